@@ -16,10 +16,11 @@ Layouts can be added from a TOML or YAML file::
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import tomllib
 
 from .errors import LayoutError
 from .leads import STANDARD_LEADS, normalize_lead_name

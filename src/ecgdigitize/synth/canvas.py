@@ -89,11 +89,18 @@ class SheetCanvas:
         Pixels whose coverage exceeds `threshold` take class `label` (when
         given). `coverage` may be float in [0, 1] or uint8 in [0, 255].
         """
-        cov = coverage.astype(np.float32)
+        if not (self.image.flags.c_contiguous and self.classes.flags.c_contiguous):
+            raise ValueError("paint needs contiguous image and class arrays")
+        flat_cov = coverage.reshape(-1)
+        idx = np.flatnonzero(flat_cov)
+        if idx.size == 0:
+            return
+        cov = flat_cov[idx].astype(np.float32)
         if coverage.dtype == np.uint8:
             cov *= 1.0 / 255.0
-        a = cov[..., None]
-        blended = self.image.astype(np.float32) * (1.0 - a) + np.asarray(rgb, np.float32) * a
-        self.image = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+        a = cov[:, None]
+        img = self.image.reshape(-1, 3)
+        blended = img[idx].astype(np.float32) * (1.0 - a) + np.asarray(rgb, np.float32) * a
+        img[idx] = (blended + 0.5).astype(np.uint8)
         if label is not None:
-            self.classes[cov > threshold] = label
+            self.classes.reshape(-1)[idx[cov > threshold]] = label

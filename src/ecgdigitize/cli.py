@@ -1,0 +1,251 @@
+"""Command-line interface: ``ecgdigitize <command> ...``.
+
+Every error the package raises on purpose is printed as one line
+(``ecgdigitize: error: ...``) and exits with status 2; a bad option is
+reported by argparse the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .errors import EcgDigitizeError, OptionError
+from .layouts import layout_names, load_layouts
+
+__all__ = ["main", "build_parser"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
+def _add_render_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("sheet options (override the preset's random choice)")
+    g.add_argument("--layout", help=f"layout name: {', '.join(layout_names())}, or one from "
+                   "--layouts-file")
+    g.add_argument("--layouts-file", type=Path, help="TOML or YAML file of user layouts")
+    g.add_argument("--rhythm-leads", help="comma-separated rhythm strip leads, e.g. II,V1")
+    g.add_argument("--speed", type=float, help="paper speed in mm/s (25 or 50)")
+    g.add_argument("--gain", type=float, help="gain in mm/mV (5, 10 or 20)")
+    g.add_argument("--dpi", type=float, help="resolution in dpi (100-600 typical)")
+    g.add_argument("--paper", help="paper size: letter, a4, thermal")
+    g.add_argument("--grid-colour", help="red, pink, green, blue, grey, black")
+    g.add_argument("--grid-style", choices=("lines", "dots"))
+    g.add_argument("--no-minor-grid", action="store_true", help="omit the 1 mm grid")
+    g.add_argument("--ink", help="trace colour: black, blue, darkgrey, darkred")
+    g.add_argument("--line-width", type=float, help="trace width in mm")
+    g.add_argument("--pulse", choices=("left", "right", "none"), help="calibration pulse")
+    g.add_argument("--no-labels", action="store_true", help="do not print lead names")
+    g.add_argument("--no-header", action="store_true", help="do not print header text")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``ecgdigitize`` command."""
+    from .synth.presets import PRESETS
+
+    parser = argparse.ArgumentParser(
+        prog="ecgdigitize",
+        description="Generate synthetic paper ECGs with ground truth and score digitizations.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("synth", help="render ECG records as paper-ECG images with ground truth",
+                       description="Render sheets. With --records DIR and --n N: a dataset of N "
+                       "sheets from the records in DIR (WFDB folder or PTB-XL root). With "
+                       "--record PATH: one sheet of that record. With neither: sheets of the "
+                       "built-in simulator.")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--records", type=Path, help="folder of WFDB records or a PTB-XL root")
+    src.add_argument("--record", type=Path, help="one WFDB record (path with or without .hea)")
+    p.add_argument("--n", type=_positive_int, default=1, help="number of sheets (default 1)")
+    p.add_argument("--out", "-o", type=Path, required=True, help="output folder")
+    p.add_argument("--preset", choices=PRESETS, help="condition to draw sheets from "
+                   "(default: clean-scan; a dataset defaults to mixed)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--workers", type=_positive_int, help="worker processes (default: all cores)")
+    p.add_argument("--format", choices=("png", "jpg", "auto"), default="auto",
+                   help="image format (auto: JPEG when the preset compresses)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_render_args(p)
+
+    p = sub.add_parser("evaluate", help="score digitized signals against the truth",
+                       description="Match truth and prediction files by name and write "
+                       "summary.json, report.md and report.html.")
+    p.add_argument("--truth", type=Path, required=True,
+                   help="folder of ground-truth sidecars (.json) or WFDB records")
+    p.add_argument("--pred", type=Path, required=True,
+                   help="folder of digitized records (WFDB .hea or ecgdigitize .json)")
+    p.add_argument("--out", "-o", type=Path, required=True, help="report folder")
+    p.add_argument("--max-shift", type=float, default=0.1,
+                   help="largest time shift in s for the reference SNR convention (default 0.1)")
+
+    p = sub.add_parser("simulate", help="write a simulated 12-lead record (WFDB)")
+    p.add_argument("--out", "-o", type=Path, required=True, help="output folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--duration", type=float, default=10.0, help="length in s (default 10)")
+    p.add_argument("--fs", type=float, default=500.0, help="sampling rate in Hz (default 500)")
+    p.add_argument("--heart-rate", type=float, help="heart rate in bpm (default: random)")
+    p.add_argument("--name", default="simulated", help="record name")
+
+    p = sub.add_parser("demo", help="the built-in example: render a sheet, read it back, score it")
+    p.add_argument("--out", "-o", type=Path, default=Path("demo-output"), help="output folder")
+    p.add_argument("--seed", type=int, default=7)
+
+    sub.add_parser("layouts", help="list the built-in layouts")
+    return parser
+
+
+def _render_overrides(args: argparse.Namespace, spec) -> None:
+    r = spec.render
+    if args.layouts_file is not None:
+        r.layouts_extra = load_layouts(args.layouts_file)
+    mapping = {"layout": "layout", "speed": "speed_mm_s", "gain": "gain_mm_mv", "dpi": "dpi",
+               "paper": "paper", "grid_colour": "grid_colour", "grid_style": "grid_style",
+               "ink": "ink", "line_width": "line_width_mm", "pulse": "calibration_pulse"}
+    for arg, attr in mapping.items():
+        value = getattr(args, arg)
+        if value is not None:
+            setattr(r, attr, value)
+    if args.rhythm_leads:
+        r.rhythm_leads = tuple(s.strip() for s in args.rhythm_leads.split(",") if s.strip())
+    if args.no_minor_grid:
+        r.minor_grid = False
+    if args.no_labels:
+        r.lead_labels = False
+    if args.no_header:
+        r.header = False
+    r.validate()
+
+
+def _has_overrides(args: argparse.Namespace) -> bool:
+    keys = ("layout", "layouts_file", "rhythm_leads", "speed", "gain", "dpi", "paper",
+            "grid_colour", "grid_style", "ink", "line_width", "pulse")
+    return any(getattr(args, k) is not None for k in keys) or args.no_minor_grid or \
+        args.no_labels or args.no_header
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from .io.wfdbio import read_record
+    from .simulator import random_params, simulate_ecg
+    from .synth.dataset import make_dataset
+    from .synth.groundtruth import write_sheet_files
+    from .synth.presets import sample_spec
+    from .synth.sheet import SheetSpec, generate_sheet
+
+    if args.records is not None and not _has_overrides(args):
+        res = make_dataset(args.out, args.n, args.preset or "mixed", args.records, args.seed,
+                           args.workers, args.format, progress=not args.quiet)
+        for stem, err in sorted(res.failed.items()):
+            print(f"failed {stem}: {err}", file=sys.stderr)
+        print(f"{len(res.written)} sheets written, {len(res.skipped)} already there, "
+              f"{len(res.failed)} failed -> {args.out}")
+        return 1 if res.failed else 0
+    if args.records is not None:
+        raise OptionError("sheet options cannot be combined with --records; use a preset")
+    root = np.random.SeedSequence(args.seed)
+    for i, child in enumerate(root.spawn(args.n)):
+        rng = np.random.default_rng(child)
+        if args.record is not None:
+            record, source = read_record(args.record), str(args.record)
+        else:
+            record = simulate_ecg(rng, 10.0, 500.0, random_params(rng), name=f"sim{i:06d}")
+            source = "simulator"
+        spec = sample_spec(args.preset, rng) if args.preset else SheetSpec(preset="custom")
+        _render_overrides(args, spec)
+        sheet = generate_sheet(record, spec, rng=rng, seed=args.seed, source=source)
+        stem = f"{record.name}_{i:03d}" if args.n > 1 else record.name
+        fmt = args.format
+        if fmt == "auto":
+            fmt = "jpg" if spec.artifacts.jpeg_quality is not None else "png"
+        paths = write_sheet_files(args.out, stem, sheet.canvas, sheet.groundtruth, fmt,
+                                  jpeg_quality=spec.artifacts.jpeg_quality or 92)
+        print(f"wrote {paths['image']} ({sheet.groundtruth['layout']}, "
+              f"{sheet.groundtruth['speed_mm_s']:g} mm/s, {sheet.groundtruth['gain_mm_mv']:g} "
+              f"mm/mV, {sheet.groundtruth['dpi']:g} dpi) and its ground truth")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate.report import write_report
+    from .evaluate.scoring import find_pairs, score_set
+
+    pairs = find_pairs(args.truth, args.pred)
+    result = score_set(pairs, max_shift_s=args.max_shift)
+    paths = write_report(result, args.out)
+    print(_summary_line(result))
+    print(f"report: {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def _summary_line(result) -> str:
+    s = result.summary() if hasattr(result, "summary") else {}
+    return json.dumps(s, default=str) if s else "scored"
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from .io.wfdbio import write_record
+    from .simulator import SimulatorParams, random_params, simulate_ecg
+
+    rng = np.random.default_rng(args.seed)
+    params = random_params(rng)
+    if args.heart_rate is not None:
+        params = SimulatorParams(**{**params.__dict__, "heart_rate_bpm": args.heart_rate})
+    rec = simulate_ecg(rng, args.duration, args.fs, params, name=args.name)
+    path = write_record(rec, args.out, comments=[f"simulated by ecgdigitize, seed {args.seed}"])
+    print(f"wrote {path}.hea")
+    return 0
+
+
+def _cmd_layouts(args: argparse.Namespace) -> int:
+    from .layouts import STANDARD_LAYOUTS
+
+    for name in layout_names():
+        lay = STANDARD_LAYOUTS[name]
+        print(f"{name:16s} {lay.n_rows} rows x {lay.n_cols} cols: {' '.join(lay.leads)}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(args.out, args.seed)
+    return 0
+
+
+COMMANDS = {
+    "synth": _cmd_synth,
+    "evaluate": _cmd_evaluate,
+    "simulate": _cmd_simulate,
+    "layouts": _cmd_layouts,
+    "demo": _cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except EcgDigitizeError as exc:
+        print(f"ecgdigitize: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ecgdigitize: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
