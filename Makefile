@@ -20,7 +20,7 @@ demo: $(VENV)/.installed
 ## test: install, then lint and run the test suite
 test: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_synth.py

@@ -8,7 +8,6 @@ reported by argparse the same way.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -184,14 +183,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     pairs = find_pairs(args.truth, args.pred)
     result = score_set(pairs, max_shift_s=args.max_shift)
     paths = write_report(result, args.out)
-    print(_summary_line(result))
-    print(f"report: {', '.join(str(p) for p in paths)}")
+    o = result.overall
+    print(f"{o.n_sheets} sheets ({o.n_missing} without a reconstruction): SNR "
+          f"{o.snr_ref_mean_db:.2f} dB mean / {o.snr_ref_median_db:.2f} dB median (reference "
+          f"convention), {o.snr_chal_mean_db:.2f} dB mean (Challenge convention), Pearson "
+          f"{o.pearson_mean:.3f}, RMSE {o.rmse_uv_mean:.0f} uV")
+    print(f"report: {', '.join(str(p) for p in paths.values())}")
     return 0
-
-
-def _summary_line(result) -> str:
-    s = result.summary() if hasattr(result, "summary") else {}
-    return json.dumps(s, default=str) if s else "scored"
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:

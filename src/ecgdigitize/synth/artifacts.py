@@ -286,9 +286,13 @@ def add_handwriting(canvas: SheetCanvas, rng: np.random.Generator, intensity: fl
 
 
 # ------------------------------------------------------------------ stamp
-def _stamp_lines(rng: np.random.Generator) -> list[str]:
-    date = (f"{int(rng.integers(1, 29)):02d} {rng.choice(_MONTHS)} "
+def _stamp_date(rng: np.random.Generator) -> str:
+    return (f"{int(rng.integers(1, 29)):02d} {rng.choice(_MONTHS)} "
             f"{int(rng.integers(1995, 2026))}")
+
+
+def _stamp_lines(rng: np.random.Generator) -> list[str]:
+    date = _stamp_date(rng)
     words = list(rng.choice(_STAMP_WORDS, size=2, replace=False))
     n = int(rng.integers(1, 4))
     return [str(words[0]), date, str(words[1])][:n]
@@ -359,15 +363,15 @@ def _render_stamp(rng: np.random.Generator, ppm: float) -> np.ndarray:
                 ang = a
                 tx, ty = c + r_text * np.sin(ang), c - r_text * np.cos(ang)
                 rot_deg = -np.rad2deg(ang)
-            else:  # reading counter-clockwise along the bottom, glyph tops inwards
+            else:  # reading left to right along the bottom, glyph tops inwards
                 ang = a
-                tx, ty = c - r_text * np.sin(ang), c + r_text * np.cos(ang)
+                tx, ty = c + r_text * np.sin(ang), c + r_text * np.cos(ang)
                 rot_deg = np.rad2deg(ang)
             m = cv2.getRotationMatrix2D((gcx, gcy), rot_deg, 1.0)
             m[:, 2] += (tx - gcx, ty - gcy)
             warped = cv2.warpAffine(glyph, m, (size, size), flags=cv2.INTER_LINEAR)
             np.maximum(patch, warped, out=patch)
-    centre = _stamp_lines(rng)[1] if rng.random() < 0.6 else "*"
+    centre = _stamp_date(rng) if rng.random() < 0.8 else "*"
     scale = _fit_text(centre, font, 1.6 * r_in * 0.85, 0.4 * r_in, t)
     (tw, th), _ = cv2.getTextSize(centre, font, scale, t)
     cv2.putText(patch, centre, (int(c - tw / 2), int(c + th / 2)), font, scale, 255, t,
@@ -464,9 +468,9 @@ def add_stains(canvas: SheetCanvas, rng: np.random.Generator, intensity: float) 
         mask = np.zeros((size, size), np.uint8)
         cv2.fillPoly(mask, [np.round(pts * 8).astype(np.int32)], 255, cv2.LINE_AA, 3)
         m = mask.astype(np.float32) * (1.0 / 255.0)
-        soft = cv2.GaussianBlur(m, (0, 0), max(0.6, 0.03 * rl))
+        soft = cv2.GaussianBlur(m, (0, 0), max(0.6, 0.012 * rl))
         k = _odd(0.15 * rl)
-        deep = cv2.GaussianBlur(cv2.erode(m, np.ones((k, k), np.uint8)), (0, 0), 0.08 * rl)
+        deep = cv2.GaussianBlur(cv2.erode(m, np.ones((k, k), np.uint8)), (0, 0), 0.06 * rl)
         ring = np.clip(soft - deep, 0.0, 1.0)
         mottle = 0.75 + 0.25 * np.clip(_smooth_noise(rng, (5, 5), (size, size)), -1, 1)
         if kind == "coffee":
@@ -492,8 +496,8 @@ def add_stains(canvas: SheetCanvas, rng: np.random.Generator, intensity: float) 
         if ds > 1:
             alpha = cv2.resize(alpha, (size * ds, size * ds), interpolation=cv2.INTER_LINEAR)
         fh, fw = alpha.shape
-        x0 = int(rng.uniform(-0.3 * fw, w - 0.7 * fw))
-        y0 = int(rng.uniform(-0.3 * fh, h - 0.7 * fh))
+        x0 = int(rng.uniform(0, w) - fw / 2)  # centre anywhere on the sheet
+        y0 = int(rng.uniform(0, h) - fh / 2)
         ax0, ay0, ax1, ay1 = max(0, x0), max(0, y0), min(w, x0 + fw), min(h, y0 + fh)
         if ax1 <= ax0 or ay1 <= ay0:
             continue
@@ -749,7 +753,7 @@ def fill_background(canvas: SheetCanvas, rng: np.random.Generator, intensity: fl
     SheetCanvas
         `canvas`.
     """
-    off = ~canvas.paper
+    off = ~np.ascontiguousarray(canvas.paper)
     if not off.any():
         return canvas
     s = float(np.clip(intensity, 0.0, 1.0))
@@ -774,7 +778,7 @@ def fill_background(canvas: SheetCanvas, rng: np.random.Generator, intensity: fl
         lum += 4.0 * s * rng.standard_normal((lh, lw)).astype(np.float32)
     low = np.clip(base[None, None, :] * (1.0 + lum[..., None] / 128.0), 0, 255)
     tex = cv2.resize(low.astype(np.uint8), (w, h), interpolation=cv2.INTER_LINEAR)
-    np.copyto(canvas.image, tex, where=off[..., None])
+    canvas.image = cv2.copyTo(tex, off.view(np.uint8), canvas.image)
     return canvas
 
 

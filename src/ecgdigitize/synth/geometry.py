@@ -464,12 +464,12 @@ def apply_warp(canvas: SheetCanvas, warp: Warp,
     ho, wo = warp.output_shape
     maps = warp.backward_map()
     paper = canvas.paper
-    rgba = cv2.cvtColor(canvas.image, cv2.COLOR_RGB2RGBA)
     if paper.all():
-        pass  # alpha is already 255 everywhere
-    else:
-        rgba[..., 3] = paper.view(np.uint8) * np.uint8(255)
-        rgba[~paper, :3] = 0  # premultiply
+        rgba = cv2.cvtColor(canvas.image, cv2.COLOR_RGB2RGBA)  # alpha 255
+    else:  # paper mask as alpha, colour premultiplied
+        p255 = np.ascontiguousarray(paper).view(np.uint8) * np.uint8(255)
+        rgb = cv2.bitwise_and(canvas.image, cv2.cvtColor(p255, cv2.COLOR_GRAY2RGB))
+        rgba = cv2.merge([rgb, p255])
     out = cv2.remap(rgba, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                     borderValue=(0, 0, 0, 0))
     labels = cv2.remap(cv2.merge([canvas.classes, canvas.instances]), maps, None,
@@ -488,9 +488,10 @@ def apply_warp(canvas: SheetCanvas, warp: Warp,
         lut = np.rint(np.arange(256.0)[:, None] * bg[None, :] / 255.0)
         term = cv2.LUT(inv3, lut.astype(np.uint8).reshape(256, 1, 3))
     image = cv2.add(image, term)
-    paper_out = alpha >= 128
+    _, p255_out = cv2.threshold(alpha, 127, 255, cv2.THRESH_BINARY)
     classes, instances = cv2.split(labels)
-    classes *= paper_out  # BACKGROUND == 0 off the paper
-    instances *= paper_out
+    classes = cv2.bitwise_and(classes, p255_out)  # BACKGROUND == 0 off the paper
+    instances = cv2.bitwise_and(instances, p255_out)
+    paper_out = p255_out > 0
     return SheetCanvas(image=image, classes=classes, instances=instances, paper=paper_out,
                        px_per_mm=canvas.px_per_mm)

@@ -14,8 +14,9 @@ import numpy as np
 
 from ..digitize.stroke import stroke_centre
 from ..errors import OptionError
+from ..record import EcgRecord
 
-__all__ = ["read_leads_from_mask"]
+__all__ = ["read_leads_from_mask", "oracle_record"]
 
 
 def read_leads_from_mask(instances: np.ndarray, groundtruth: dict[str, Any]
@@ -89,3 +90,39 @@ def read_leads_from_mask(instances: np.ndarray, groundtruth: dict[str, Any]
         vals[(t_samples < t[0] - one_px_s) | (t_samples > t[-1] + one_px_s)] = np.nan
         out[k] = vals
     return out
+
+
+def oracle_record(instances: np.ndarray, groundtruth: dict[str, Any]) -> EcgRecord:
+    """The whole record as read back from the mask: one column per printed lead.
+
+    Samples of a lead outside its printed windows are NaN; a lead printed in
+    several segments (e.g. II in a cell and in the rhythm strip) takes the
+    later segment where they overlap.
+
+    Parameters
+    ----------
+    instances : ndarray, shape (H, W), uint8
+        Lead-instance mask of an unwarped sheet.
+    groundtruth : dict
+        The sheet's sidecar document.
+
+    Returns
+    -------
+    EcgRecord
+        Signals in mV at the record's sampling rate.
+    """
+    per_segment = read_leads_from_mask(instances, groundtruth)
+    rec_info = groundtruth.get("record") or {}
+    fs = float(rec_info.get("fs_hz") or groundtruth["leads"][0]["fs_hz"])
+    n = int(round(float(rec_info.get("duration_s") or groundtruth["sheet_duration_s"]) * fs))
+    leads: dict[str, np.ndarray] = {}
+    for seg in groundtruth["leads"]:
+        name = seg["lead"]
+        arr = leads.setdefault(name, np.full(n, np.nan))
+        i0 = int(round(float(seg["t_start_s"]) * fs))
+        vals = per_segment[int(seg["instance_id"])]
+        i1 = min(i0 + vals.size, n)
+        arr[i0:i1] = np.where(np.isfinite(vals[: i1 - i0]), vals[: i1 - i0], arr[i0:i1])
+    names = list(leads)
+    return EcgRecord(np.stack([leads[k] for k in names], axis=1), fs, names,
+                     name=str(rec_info.get("name", "oracle")))
