@@ -27,6 +27,8 @@ import numpy as np
 
 from ecgdigitize.evaluate.metrics import snr_reference
 from ecgdigitize.io.wfdbio import iter_record_paths, read_record
+from ecgdigitize.leads import STANDARD_LEADS
+from ecgdigitize.record import EcgRecord
 from ecgdigitize.simulator import random_params, simulate_ecg
 from ecgdigitize.synth.groundtruth import build_groundtruth
 from ecgdigitize.synth.oracle import read_leads_from_mask
@@ -57,10 +59,12 @@ def _time_sheets(n: int, artifacts: ArtifactOptions, seed: int) -> list[float]:
     return times
 
 
-def _fidelity(records, line_width_mm: float, dpi: float = 300.0) -> list[float]:
+def _fidelity(records, line_width_mm: float, dpi: float = 300.0, speed_mm_s: float = 25.0
+              ) -> list[float]:
     snrs = []
     for rec in records:
-        opts = RenderOptions(layout="3x4+1", dpi=dpi, line_width_mm=line_width_mm)
+        opts = RenderOptions(layout="3x4+1", dpi=dpi, line_width_mm=line_width_mm,
+                             speed_mm_s=speed_mm_s)
         flat = render_sheet(rec, opts)
         gt = build_groundtruth(flat, flat.canvas, lambda p: p, {})
         back = read_leads_from_mask(flat.canvas.instances, gt)
@@ -89,14 +93,18 @@ def main() -> None:
         paths = list(iter_record_paths(SHARED / "cinc2021"))[: args.fidelity_sheets]
         real = [read_record(p) for p in paths]
 
+    t = np.arange(5000) / 500.0
+    sine = [EcgRecord(np.stack([0.8 * np.sin(2 * np.pi * t)] * 12, axis=1), 500.0,
+                      list(STANDARD_LEADS), name="sine1hz")]
     rows = []
-    for name, recs in (("simulator", sim), ("real (cinc2021)", real)):
+    for name, recs in (("1 Hz sine, 0.8 mV", sine), ("simulator", sim),
+                       ("real (cinc2021)", real)):
         if not recs:
             continue
-        for lw in (0.3, 0.1):
-            s = _fidelity(recs, lw)
-            rows.append((name, lw, len(recs), len(s), float(np.median(s)), float(np.mean(s)),
-                         float(np.min(s))))
+        for lw, speed in ((0.3, 25.0), (0.1, 25.0), (0.1, 50.0)):
+            s = _fidelity(recs, lw, speed_mm_s=speed)
+            rows.append((name, lw, speed, len(recs), len(s), float(np.median(s)),
+                         float(np.mean(s)), float(np.min(s))))
 
     cores = os.cpu_count()
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -111,11 +119,11 @@ def main() -> None:
           f"(max {max(full):.3f} s) |")
     print(f"| peak resident memory, whole process | {peak_mb:.0f} MB |")
     print()
-    print("| fidelity source | pen mm | sheets | lead segments | median SNR dB | mean SNR dB "
-          "| min SNR dB |")
-    print("|---|---|---|---|---|---|---|")
-    for name, lw, ns, nl, med, mean, mn in rows:
-        print(f"| {name} | {lw} | {ns} | {nl} | {med:.1f} | {mean:.1f} | {mn:.1f} |")
+    print("| fidelity source (300 dpi) | pen mm | mm/s | sheets | lead segments | median SNR dB "
+          "| mean SNR dB | min SNR dB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, lw, speed, ns, nl, med, mean, mn in rows:
+        print(f"| {name} | {lw} | {speed:g} | {ns} | {nl} | {med:.1f} | {mean:.1f} | {mn:.1f} |")
 
 
 if __name__ == "__main__":

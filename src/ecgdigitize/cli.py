@@ -62,9 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", help="render ECG records as paper-ECG images with ground truth",
                        description="Render sheets. With --records DIR and --n N: a dataset of N "
-                       "sheets from the records in DIR (WFDB folder or PTB-XL root). With "
-                       "--record PATH: one sheet of that record. With neither: sheets of the "
-                       "built-in simulator.")
+                       "sheets from the records in DIR (WFDB folder or PTB-XL root), in "
+                       "parallel and resumable. With --record PATH: sheets of that record. With "
+                       "neither: sheets of the built-in simulator (a parallel dataset when "
+                       "--n > 1 and no sheet option is given).")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--records", type=Path, help="folder of WFDB records or a PTB-XL root")
     src.add_argument("--record", type=Path, help="one WFDB record (path with or without .hea)")
@@ -143,7 +144,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from .synth.presets import sample_spec
     from .synth.sheet import SheetSpec, generate_sheet
 
-    if args.records is not None and not _has_overrides(args):
+    dataset = args.records is not None or (args.record is None and args.n > 1)
+    if dataset and not _has_overrides(args):
         res = make_dataset(args.out, args.n, args.preset or "mixed", args.records, args.seed,
                            args.workers, args.format, progress=not args.quiet)
         for stem, err in sorted(res.failed.items()):
@@ -153,6 +155,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         return 1 if res.failed else 0
     if args.records is not None:
         raise OptionError("sheet options cannot be combined with --records; use a preset")
+    # Sheet options given with the simulator and --n > 1: sheets one by one below.
     root = np.random.SeedSequence(args.seed)
     for i, child in enumerate(root.spawn(args.n)):
         rng = np.random.default_rng(child)

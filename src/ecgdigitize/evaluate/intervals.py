@@ -22,11 +22,10 @@ are ignored as flat.
    leads of the squared time derivative of the detection signal, smoothed by
    a centred 120 ms moving average (the envelope). Envelope peaks at least
    250 ms apart (refractory period) are candidates; those above 20 % of the
-   90th percentile of candidate heights are beats (none at all if that
-   percentile is under 8 times the envelope's median: no discernible QRS),
-   except that a peak within
-   360 ms of the previous beat with less than half its height is rejected as a
-   T wave. The R fiducial is the maximum of the spatial magnitude
+   90th percentile of candidate heights are beats, except that a peak within
+   360 ms of the previous beat with less than half its height is rejected as
+   a T wave. If that percentile is under 8 times the envelope's median there
+   is no discernible QRS and no beat at all. The R fiducial is the maximum of the spatial magnitude
    ``sqrt(mean_leads x²)`` of the delineation signal within ±75 ms.
 3. **QRS onset / offset** (slope threshold). Slope magnitude
    ``g = sqrt(mean_leads (dx/dt)²)`` of the delineation signal, in mV/s.
@@ -38,8 +37,8 @@ are ignored as flat.
 4. **T-wave end** (tangent method on the spatial T magnitude). Each lead's
    T-wave signal minus its baseline (the line through the PR-segment levels,
    medians over 30–5 ms before QRS onset, of this beat and the next) is
-   combined as ``m = sqrt(mean_leads v²)`` between QRS offset +
-   40 ms and R + min(0.7·RR, 650 ms). The T apex is the maximum of ``m``; the
+   combined as ``m = sqrt(mean_leads v²)`` between QRS offset + 40 ms and
+   R + min(0.7·RR, 650 ms). The T apex is the maximum of ``m``; the
    tangent to ``m`` at its steepest descent after the apex is extended down
    to the PR-segment level of ``m``; the crossing is the T end.
 5. **Per record**: RR = mean of the intervals between consecutive beats on

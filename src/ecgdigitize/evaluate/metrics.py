@@ -364,7 +364,7 @@ def snr_challenge(y: Any, yhat: Any, fs: float, max_shift_s: float = 0.5,
        ``q[t]`` to ``q[t+1]`` (a connected trace as on paper), dark where the
        sample is NaN.
     4. The 2-D cross-correlation of the two images (FFT,
-       :func:`scipy.signal.fftconvolve`) is rounded to whole pixel counts; its
+       :func:`scipy.signal.fftconvolve`; entries are whole pixel counts); its
        peak gives a time lag ``k`` (samples) and a level lag ``d``. Ties go to
        the smallest ``|k|``, then the smallest ``|d|``.
     5. The alignment is applied only if ``|k| / fs ≤ max_shift_s`` and
@@ -431,12 +431,13 @@ def snr_challenge(y: Any, yhat: Any, fs: float, max_shift_s: float = 0.5,
         step = (hi - lo) / (levels - 1) if hi > lo else 1.0
         img_y = _trace_image(np.rint((yw - lo) / step), levels)
         img_p = _trace_image(np.rint((ext - lo) / step), levels)
-        corr = np.rint(sps.fftconvolve(img_p, img_y[::-1, ::-1], mode="full"))
+        corr = sps.fftconvolve(img_p, img_y[::-1, ::-1], mode="full")
         # corr[j1, j2]: time lag j1 - (len(yw) - 1) of the extended piece, level lag j2 - (L - 1).
         t_lags = np.arange(corr.shape[0]) - (yw.size - 1) - max_k
         q_lags = np.arange(corr.shape[1]) - (levels - 1)
-        peak = corr.max()
-        ti, qi = np.nonzero(corr >= peak - 0.5)
+        # Entries are whole pixel counts up to FFT round-off: the peak's ties are
+        # the entries within half a count of the maximum.
+        ti, qi = np.nonzero(corr >= np.rint(corr.max()) - 0.5)
         order = np.lexsort((np.abs(q_lags[qi]), np.abs(t_lags[ti])))
         kk, dd = int(t_lags[ti[order[0]]]), int(q_lags[qi[order[0]]])
         if abs(kk) <= max_k and abs(dd) * step <= max_offset_mv + 1e-12:

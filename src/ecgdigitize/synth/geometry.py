@@ -67,8 +67,9 @@ class Warp:
     homography : ndarray, shape (3, 3)
         Projective map from the (displaced) sheet plane to output px.
     field : ndarray, shape (ny, nx, 2), float32, or None
-        Backward displacement ``B`` in px at the nodes ``(j * step, i * step)``
-        (row ``j``, column ``i``), or None for a purely projective warp.
+        Backward displacement ``B`` (x and y components, px); ``field[j, i]``
+        sits at sheet point ``x = i * step, y = j * step``. None for a purely
+        projective warp.
     field_step : float
         Node spacing of `field` in px.
     params : dict, optional
@@ -88,6 +89,9 @@ class Warp:
             if field.ndim != 3 or field.shape[2] != 2 or min(field.shape[:2]) < 2:
                 raise ValueError("field must have shape (ny >= 2, nx >= 2, 2)")
         self.field: np.ndarray | None = field
+        # x and y components as flat contiguous planes for fast look-ups
+        self._planes = () if field is None else tuple(
+            np.ascontiguousarray(field[..., c]).ravel() for c in range(2))
         self.field_step = float(field_step)
         self.params: dict[str, Any] = dict(params or {})
 
@@ -141,19 +145,29 @@ class Warp:
         p = np.asarray(p, np.float64)
         if self.field is None:
             return np.zeros_like(p)
+        return self._field_at(p[..., 0], p[..., 1])
+
+    def _field_at(self, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+        """Bilinear field lookup at coordinate arrays `px`, `py` (computed in their dtype)."""
+        assert self.field is not None
         ny, nx = self.field.shape[:2]
-        gx = np.clip(p[..., 0] * (1.0 / self.field_step), 0.0, nx - 1.0)
-        gy = np.clip(p[..., 1] * (1.0 / self.field_step), 0.0, ny - 1.0)
-        x0 = np.minimum(gx.astype(np.intp), nx - 2)
-        y0 = np.minimum(gy.astype(np.intp), ny - 2)
-        fx = gx - x0
-        fy = gy - y0
+        dt = np.result_type(px.dtype, np.float32)
+        inv = dt.type(1.0 / self.field_step)
+        gx = np.clip(px * inv, 0, nx - 1)
+        gy = np.clip(py * inv, 0, ny - 1)
+        x0 = np.minimum(gx.astype(np.int32), nx - 2)
+        y0 = np.minimum(gy.astype(np.int32), ny - 2)
+        fx = gx - x0.astype(dt)
+        fy = gy - y0.astype(dt)
         idx = y0 * nx + x0
-        out = np.empty(p.shape, np.float64)
-        for c in range(2):
-            f = self.field[..., c].ravel()
-            top = f[idx] + fx * (f[idx + 1] - f[idx])
-            bot = f[idx + nx] + fx * (f[idx + nx + 1] - f[idx + nx])
+        out = np.empty((*px.shape, 2), dt)
+        for c, plane in enumerate(self._planes):
+            f00 = np.take(plane, idx)
+            f01 = np.take(plane, idx + 1)
+            f10 = np.take(plane, idx + nx)
+            f11 = np.take(plane, idx + (nx + 1))
+            top = f00 + fx * (f01 - f00)
+            bot = f10 + fx * (f11 - f10)
             out[..., c] = top + fy * (bot - top)
         return out
 
@@ -208,9 +222,10 @@ class Warp:
     def backward_map(self) -> np.ndarray:
         """Per-output-pixel sheet coordinates, the map for :func:`cv2.remap`.
 
-        The exact backward mapping is evaluated on nodes every 4 output px and
-        interpolated linearly in between (the mapping is smooth, so the error is
-        about 0.01 px).
+        The backward mapping (:meth:`unmap_points`) is evaluated in float32 on
+        nodes every 4 output px and interpolated linearly in between. The error
+        is below 0.01 px for a projective warp and about 0.1 px at worst on the
+        sharpest folds.
 
         Returns
         -------
@@ -223,10 +238,15 @@ class Warp:
         # With cv2.resize's pixel-centre convention, coarse node j lands on
         # up-sampled px f*j + (f-1)/2; after cropping f px, output px
         # x = f*(j-1) + (f-1)/2. The padding keeps every output px interior.
-        xs = f * (np.arange(nx) - 1.0) + (f - 1) / 2.0
-        ys = f * (np.arange(ny) - 1.0) + (f - 1) / 2.0
-        grid = np.stack(np.meshgrid(xs, ys), axis=-1)
-        coarse = self.unmap_points(grid).astype(np.float32)
+        xs = (f * (np.arange(nx) - 1.0) + (f - 1) / 2.0).astype(np.float32)
+        ys = (f * (np.arange(ny) - 1.0) + (f - 1) / 2.0).astype(np.float32)[:, None]
+        hi = self._inv_h.astype(np.float32)
+        wgt = hi[2, 0] * xs + (hi[2, 1] * ys + hi[2, 2])
+        coarse = np.empty((ny, nx, 2), np.float32)
+        coarse[..., 0] = (hi[0, 0] * xs + (hi[0, 1] * ys + hi[0, 2])) / wgt
+        coarse[..., 1] = (hi[1, 0] * xs + (hi[1, 1] * ys + hi[1, 2])) / wgt
+        if self.field is not None:
+            coarse += self._field_at(coarse[..., 0], coarse[..., 1])
         fine = cv2.resize(coarse, (nx * f, ny * f), interpolation=cv2.INTER_LINEAR)
         return fine[f:f + ho, f:f + wo]
 

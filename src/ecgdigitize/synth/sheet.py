@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import OptionError
+from ..evaluate.intervals import delineate
 from ..record import EcgRecord
 from . import artifacts as art
 from .canvas import SheetCanvas
@@ -27,7 +28,18 @@ from .geometry import apply_warp, make_warp
 from .groundtruth import build_groundtruth
 from .render import RenderOptions, render_sheet
 
-__all__ = ["ArtifactOptions", "SheetSpec", "SyntheticSheet", "generate_sheet"]
+__all__ = ["ArtifactOptions", "SheetSpec", "SyntheticSheet", "generate_sheet", "measure_record"]
+
+
+def measure_record(record: EcgRecord) -> dict[str, float]:
+    """Heart rate (bpm), QRS and QT (ms) of a record, for the printed measurement block.
+
+    Uses the evaluation delineator on the whole record; values it cannot
+    measure are left out (the header then shows plausible invented values).
+    """
+    iv = delineate(record.as_dict(), record.fs)
+    values = {"rate_bpm": iv.hr_bpm, "qrs_ms": iv.qrs_ms, "qt_ms": iv.qt_ms}
+    return {k: float(v) for k, v in values.items() if np.isfinite(v)}
 
 
 @dataclass
@@ -129,7 +141,9 @@ def generate_sheet(record: EcgRecord, spec: SheetSpec | None = None,
     source : str
         Where the record came from (recorded in the sidecar).
     measurements : dict, optional
-        Values for the printed measurement block.
+        Values for the printed measurement block (``rate_bpm``, ``pr_ms``,
+        ``qrs_ms``, ``qt_ms``). By default the rate, QRS and QT are measured
+        on the record itself, as an ECG machine would print them.
 
     Returns
     -------
@@ -141,6 +155,8 @@ def generate_sheet(record: EcgRecord, spec: SheetSpec | None = None,
     if rng is None:
         rng = np.random.default_rng(seed if seed is not None else 0)
     a = spec.artifacts
+    if measurements is None:
+        measurements = measure_record(record)
     rendered = render_sheet(record, spec.render, rng, measurements)
     canvas = rendered.canvas
 
