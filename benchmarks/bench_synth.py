@@ -39,7 +39,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "records"
 
 FULL_STACK = ArtifactOptions(
     stains=0.6, handwriting=0.6, stamp=0.6, creases=0.6, torn_corners=0.5, wrinkles=0.6,
-    curl=0.5, rotation_deg=4.0, perspective=0.6, background=0.1, lighting=0.6, blur=0.4,
+    curl=0.5, folds=0.5, rotation_deg=4.0, perspective=0.6, background=0.1, lighting=0.6, blur=0.4,
     noise=0.4, bw=False, jpeg_quality=75,
 )
 

@@ -29,10 +29,12 @@ def test_default_sheet_size_and_classes(record):
 def test_every_layout_renders(record, layout):
     s = render_sheet(record, RenderOptions(layout=layout, dpi=100, header=False))
     assert len(s.leads) == len(s.layout.cells)
-    for pl in s.leads:
-        assert pl.signal_mv.size > 0
-        assert np.isclose(pl.t_end_s - pl.t_start_s,
-                          (pl.t_end_s - pl.t_start_s))
+    cells = sorted(s.layout.cells, key=lambda c: (c.row, c.col))
+    for pl, cell in zip(s.leads, cells, strict=True):
+        t0, t1 = s.layout.window_s(cell, s.sheet_duration_s)
+        assert pl.lead == cell.lead
+        assert abs(pl.t_start_s - t0) < 1 / record.fs and abs(pl.t_end_s - t1) < 1 / record.fs
+        assert pl.signal_mv.size == round((t1 - t0) * record.fs)
 
 
 @pytest.mark.parametrize("speed, gain", [(25, 10), (50, 10), (25, 5), (25, 20)])

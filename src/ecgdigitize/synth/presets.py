@@ -94,6 +94,7 @@ def sample_spec(preset: str, rng: np.random.Generator) -> SheetSpec:
         a.handwriting = float(rng.uniform(0.2, 0.9))
         a.stamp = float(rng.uniform(0.0, 0.8))
         a.creases = float(rng.uniform(0.2, 0.9))
+        a.folds = float(rng.uniform(0.0, 0.7)) if rng.random() < 0.5 else 0.0
         a.torn_corners = float(rng.uniform(0.0, 0.6))
         a.wrinkles = float(rng.uniform(0.2, 0.8))
         a.lighting = float(rng.uniform(0.0, 0.4))

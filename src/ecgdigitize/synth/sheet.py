@@ -50,8 +50,9 @@ class ArtifactOptions:
     ----------
     stains, handwriting, stamp, creases, torn_corners : float
         Paper and ink damage, intensity in [0, 1].
-    wrinkles, curl : float
-        Smooth paper deformation, intensity in [0, 1].
+    wrinkles, curl, folds : float
+        Paper deformation, intensity in [0, 1]: smooth wrinkles, page curl,
+        and fold lines that bend the sheet (``creases`` only shades it).
     rotation_deg : float
         In-plane rotation in degrees (counter-clockwise positive).
     perspective : float
@@ -75,6 +76,7 @@ class ArtifactOptions:
     torn_corners: float = 0.0
     wrinkles: float = 0.0
     curl: float = 0.0
+    folds: float = 0.0
     rotation_deg: float = 0.0
     perspective: float = 0.0
     upside_down: bool = False
@@ -88,7 +90,7 @@ class ArtifactOptions:
     def validate(self) -> None:
         """Raise :class:`OptionError` for an intensity out of range."""
         for name in ("stains", "handwriting", "stamp", "creases", "torn_corners", "wrinkles",
-                     "curl", "perspective", "lighting", "blur", "noise"):
+                     "curl", "folds", "perspective", "lighting", "blur", "noise"):
             v = getattr(self, name)
             if not 0.0 <= float(v) <= 1.0:
                 raise OptionError(f"artifact {name} must be within 0-1, got {v}")
@@ -173,7 +175,7 @@ def generate_sheet(record: EcgRecord, spec: SheetSpec | None = None,
 
     warp = make_warp(rng, canvas.shape, rotation_deg=a.rotation_deg, perspective=a.perspective,
                      wrinkles=a.wrinkles, curl=a.curl, margin_frac=a.background,
-                     upside_down=a.upside_down)
+                     upside_down=a.upside_down, folds=a.folds)
     canvas = apply_warp(canvas, warp)
 
     if not canvas.paper.all():
