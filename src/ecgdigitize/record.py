@@ -93,15 +93,3 @@ class EcgRecord:
             raise RecordError(f"record {self.name!r} lacks standard leads {missing}")
         sig = np.stack([have[n] for n in STANDARD_LEADS], axis=1)
         return EcgRecord(sig, self.fs, list(STANDARD_LEADS), self.name, list(self.comments))
-
-    def resample(self, fs: float) -> EcgRecord:
-        """Return the record resampled to `fs` Hz (linear interpolation, NaN kept)."""
-        if fs == self.fs:
-            return self
-        n_out = int(round(self.n_samples * fs / self.fs))
-        t_in = np.arange(self.n_samples) / self.fs
-        t_out = np.arange(n_out) / fs
-        out = np.empty((n_out, self.signals.shape[1]))
-        for j in range(self.signals.shape[1]):
-            out[:, j] = np.interp(t_out, t_in, self.signals[:, j])
-        return EcgRecord(out, fs, list(self.lead_names), self.name, list(self.comments))
