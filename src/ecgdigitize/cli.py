@@ -107,14 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Command-line option -> RenderOptions attribute, for options that take a value.
+_RENDER_ARGS = {"layout": "layout", "speed": "speed_mm_s", "gain": "gain_mm_mv", "dpi": "dpi",
+                "paper": "paper", "grid_colour": "grid_colour", "grid_style": "grid_style",
+                "ink": "ink", "line_width": "line_width_mm", "pulse": "calibration_pulse"}
+
+
 def _render_overrides(args: argparse.Namespace, spec) -> None:
     r = spec.render
     if args.layouts_file is not None:
         r.layouts_extra = load_layouts(args.layouts_file)
-    mapping = {"layout": "layout", "speed": "speed_mm_s", "gain": "gain_mm_mv", "dpi": "dpi",
-               "paper": "paper", "grid_colour": "grid_colour", "grid_style": "grid_style",
-               "ink": "ink", "line_width": "line_width_mm", "pulse": "calibration_pulse"}
-    for arg, attr in mapping.items():
+    for arg, attr in _RENDER_ARGS.items():
         value = getattr(args, arg)
         if value is not None:
             setattr(r, attr, value)
@@ -130,10 +133,9 @@ def _render_overrides(args: argparse.Namespace, spec) -> None:
 
 
 def _has_overrides(args: argparse.Namespace) -> bool:
-    keys = ("layout", "layouts_file", "rhythm_leads", "speed", "gain", "dpi", "paper",
-            "grid_colour", "grid_style", "ink", "line_width", "pulse")
-    return any(getattr(args, k) is not None for k in keys) or args.no_minor_grid or \
-        args.no_labels or args.no_header
+    keys = (*_RENDER_ARGS, "layouts_file", "rhythm_leads")
+    flags = ("no_minor_grid", "no_labels", "no_header")
+    return any(getattr(args, k) is not None for k in keys) or any(getattr(args, f) for f in flags)
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -168,11 +170,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         _render_overrides(args, spec)
         sheet = generate_sheet(record, spec, rng=rng, seed=args.seed, source=source)
         stem = f"{record.name}_{i:03d}" if args.n > 1 else record.name
-        fmt = args.format
-        if fmt == "auto":
-            fmt = "jpg" if spec.artifacts.jpeg_quality is not None else "png"
-        paths = write_sheet_files(args.out, stem, sheet.canvas, sheet.groundtruth, fmt,
-                                  jpeg_quality=spec.artifacts.jpeg_quality or 92)
+        paths = write_sheet_files(args.out, stem, sheet.canvas, sheet.groundtruth, args.format,
+                                  jpeg_quality=spec.artifacts.jpeg_quality)
         print(f"wrote {paths['image']} ({sheet.groundtruth['layout']}, "
               f"{sheet.groundtruth['speed_mm_s']:g} mm/s, {sheet.groundtruth['gain_mm_mv']:g} "
               f"mm/mV, {sheet.groundtruth['dpi']:g} dpi) and its ground truth")

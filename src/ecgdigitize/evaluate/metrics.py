@@ -170,6 +170,16 @@ def _take(x: np.ndarray, start: int, stop: int) -> np.ndarray:
     return out
 
 
+def _reference_window(y: np.ndarray) -> tuple[np.ndarray, int, int, int] | None:
+    """Finite mask of the reference, its count and the span [a, b) it covers (None if empty)."""
+    win = np.isfinite(y)
+    n_w = int(win.sum())
+    if n_w == 0:
+        return None
+    idx = np.flatnonzero(win)
+    return win, n_w, int(idx[0]), int(idx[-1]) + 1
+
+
 def _snr_db(signal_energy: float, error_energy: float) -> float:
     if not signal_energy > 0:
         return float("nan")
@@ -255,12 +265,10 @@ def snr_reference(y: Any, yhat: Any, fs: float, max_shift_s: float = 0.1) -> Ali
         raise OptionError(f"max_shift_s must be >= 0, got {max_shift_s}")
     y = _as_1d(y, "y")
     yhat = _as_1d(yhat, "yhat")
-    win = np.isfinite(y)
-    n_w = int(win.sum())
-    if n_w == 0:
+    window = _reference_window(y)
+    if window is None:
         return _empty_score()
-    idx = np.flatnonzero(win)
-    a, b = int(idx[0]), int(idx[-1]) + 1
+    win, n_w, a, b = window
     yw = y[a:b]
     ww = win[a:b].astype(float)
     y_mean = float(np.mean(y[win]))
@@ -414,12 +422,10 @@ def snr_challenge(y: Any, yhat: Any, fs: float, max_shift_s: float = 0.5,
     levels = int(levels)
     y = _as_1d(y, "y")
     yhat = _as_1d(yhat, "yhat")
-    win = np.isfinite(y)
-    n_w = int(win.sum())
-    if n_w == 0:
+    window = _reference_window(y)
+    if window is None:
         return _empty_score()
-    idx = np.flatnonzero(win)
-    a, b = int(idx[0]), int(idx[-1]) + 1
+    win, n_w, a, b = window
     max_k = int(round(max_shift_s * fs))
     yw = y[a:b]
     ext = _take(yhat, a - max_k, b + max_k)

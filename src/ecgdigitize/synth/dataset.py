@@ -8,8 +8,10 @@ whose sidecar exists is complete, because the sidecar is written last).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import traceback
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,13 +89,8 @@ def make_one(source: str, preset: str, seed_seq: np.random.SeedSequence, out_dir
     sheet = generate_sheet(record, spec, rng=rng, seed=seed_id, source=origin)
     sheet.groundtruth["seed_entropy"] = str(seed_seq.entropy)
     sheet.groundtruth["seed_spawn_key"] = list(seed_seq.spawn_key)
-    fmt = image_format
-    if spec.artifacts.jpeg_quality is not None and image_format == "auto":
-        fmt = "jpg"
-    elif image_format == "auto":
-        fmt = "png"
-    write_sheet_files(out_dir, stem, sheet.canvas, sheet.groundtruth, fmt,
-                      jpeg_quality=spec.artifacts.jpeg_quality or 92)
+    write_sheet_files(out_dir, stem, sheet.canvas, sheet.groundtruth, image_format,
+                      jpeg_quality=spec.artifacts.jpeg_quality)
     return stem
 
 
@@ -161,16 +158,17 @@ def make_dataset(out_dir: str | Path, n: int, preset: str = "mixed",
     bar = Progress(len(tasks), f"synth {preset}", enabled=progress)
     written, failed = [], {}
     workers = workers or os.cpu_count() or 1
-    if workers <= 1 or len(tasks) <= 1:
-        results = map(_task, tasks)
-        for stem, err in results:
-            (failed.__setitem__(stem, err) if err else written.append(stem))
-            bar.update(err is None)
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+    with contextlib.ExitStack() as stack:
+        if workers <= 1 or len(tasks) <= 1:
+            results: Iterator[tuple[str, str | None]] = map(_task, tasks)
+        else:
+            pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
             futures = [pool.submit(_task, t) for t in tasks]
-            for fut in as_completed(futures):
-                stem, err = fut.result()
-                (failed.__setitem__(stem, err) if err else written.append(stem))
-                bar.update(err is None)
+            results = (f.result() for f in as_completed(futures))
+        for stem, err in results:
+            if err:
+                failed[stem] = err
+            else:
+                written.append(stem)
+            bar.update(err is None)
     return DatasetResult(sorted(written), skipped, failed)

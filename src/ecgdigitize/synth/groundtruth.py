@@ -102,10 +102,13 @@ def build_groundtruth(rendered: Any, canvas: SheetCanvas, map_points: Any,
 
 def write_sheet_files(out_dir: str | Path, stem: str, canvas: SheetCanvas,
                       groundtruth: dict[str, Any], image_format: str = "png",
-                      jpeg_quality: int = 92) -> dict[str, Path]:
+                      jpeg_quality: int | None = None) -> dict[str, Path]:
     """Write the image, the two masks and the sidecar, each atomically.
 
     The sidecar is written last, so its presence means the sheet is complete.
+    `image_format` is ``png``, ``jpg`` or ``auto`` (JPEG when the sheet went
+    through a JPEG round trip, i.e. `jpeg_quality` is given; else PNG).
+    `jpeg_quality` (default 92) is the quality of a JPEG image.
 
     Returns
     -------
@@ -114,8 +117,10 @@ def write_sheet_files(out_dir: str | Path, stem: str, canvas: SheetCanvas,
     """
     out_dir = Path(out_dir)
     fmt = image_format.lower().lstrip(".")
+    if fmt == "auto":
+        fmt = "jpg" if jpeg_quality is not None else "png"
     if fmt not in ("png", "jpg", "jpeg"):
-        raise OptionError(f"image format must be png or jpg, got {image_format!r}")
+        raise OptionError(f"image format must be png, jpg or auto, got {image_format!r}")
     ext = "jpg" if fmt in ("jpg", "jpeg") else "png"
     paths = {
         "image": out_dir / f"{stem}.{ext}",
@@ -123,7 +128,8 @@ def write_sheet_files(out_dir: str | Path, stem: str, canvas: SheetCanvas,
         "instances": out_dir / f"{stem}_instances.png",
         "json": out_dir / f"{stem}.json",
     }
-    params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if ext == "jpg" else []
+    quality = 92 if jpeg_quality is None else int(jpeg_quality)
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext == "jpg" else []
     for key, array in (("image", canvas.image[:, :, ::-1]), ("classes", canvas.classes),
                        ("instances", canvas.instances)):
         with atomic_path(paths[key]) as tmp:

@@ -42,6 +42,14 @@ def measure_record(record: EcgRecord) -> dict[str, float]:
     return {k: float(v) for k, v in values.items() if np.isfinite(v)}
 
 
+# Stages run in this order; each is called as stage(canvas, rng, intensity).
+_FLAT_STAGES = (("stains", art.add_stains), ("creases", art.add_creases),
+                ("handwriting", art.add_handwriting), ("stamp", art.add_stamp),
+                ("torn_corners", art.add_torn_corners))
+_PHOTO_STAGES = (("lighting", art.add_lighting), ("blur", art.add_blur),
+                 ("noise", art.add_sensor_noise))
+
+
 @dataclass
 class ArtifactOptions:
     """Intensities of the image artifacts; 0 switches one off.
@@ -162,16 +170,9 @@ def generate_sheet(record: EcgRecord, spec: SheetSpec | None = None,
     rendered = render_sheet(record, spec.render, rng, measurements)
     canvas = rendered.canvas
 
-    if a.stains > 0:
-        canvas = art.add_stains(canvas, rng, a.stains)
-    if a.creases > 0:
-        canvas = art.add_creases(canvas, rng, a.creases)
-    if a.handwriting > 0:
-        canvas = art.add_handwriting(canvas, rng, a.handwriting)
-    if a.stamp > 0:
-        canvas = art.add_stamp(canvas, rng, a.stamp)
-    if a.torn_corners > 0:
-        canvas = art.add_torn_corners(canvas, rng, a.torn_corners)
+    for name, stage in _FLAT_STAGES:
+        if getattr(a, name) > 0:
+            canvas = stage(canvas, rng, getattr(a, name))
 
     warp = make_warp(rng, canvas.shape, rotation_deg=a.rotation_deg, perspective=a.perspective,
                      wrinkles=a.wrinkles, curl=a.curl, margin_frac=a.background,
@@ -180,12 +181,9 @@ def generate_sheet(record: EcgRecord, spec: SheetSpec | None = None,
 
     if not canvas.paper.all():
         canvas = art.fill_background(canvas, rng)
-    if a.lighting > 0:
-        canvas = art.add_lighting(canvas, rng, a.lighting)
-    if a.blur > 0:
-        canvas = art.add_blur(canvas, rng, a.blur)
-    if a.noise > 0:
-        canvas = art.add_sensor_noise(canvas, rng, a.noise)
+    for name, stage in _PHOTO_STAGES:
+        if getattr(a, name) > 0:
+            canvas = stage(canvas, rng, getattr(a, name))
     if a.bw:
         canvas = art.to_bw(canvas, rng, 1.0)
     if a.jpeg_quality is not None:
