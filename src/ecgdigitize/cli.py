@@ -2,14 +2,17 @@
 
 Every error the package raises on purpose is printed as one line
 (``ecgdigitize: error: ...``) and exits with status 2; a bad option is
-reported by argparse the same way.
+reported by argparse the same way. ``digitize`` reports a bad image the same
+way, goes on with the next one and exits with status 2 at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +31,56 @@ def _positive_int(text: str) -> int:
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
     return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return v
+
+
+def _choice_or_auto(what: str, unit: str, allowed: tuple[float, ...]
+                    ) -> Callable[[str], float | str]:
+    """Argparse type: 'auto' or one of `allowed` (a number)."""
+    listing = ", ".join(f"{a:g}" for a in allowed)
+
+    def parse(text: str) -> float | str:
+        if text.strip().lower() == "auto":
+            return "auto"
+        try:
+            v = float(text)
+        except ValueError:
+            v = float("nan")
+        if v not in allowed:
+            raise argparse.ArgumentTypeError(
+                f"{what} must be {listing} {unit} or auto, got {text!r}")
+        return v
+
+    parse.__name__ = what.replace(" ", "_")
+    return parse
+
+
+def _dpi(text: str) -> float:
+    from .paper import check_dpi
+
+    v = _positive_float(text)
+    try:
+        return check_dpi(v)
+    except OptionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    from .io.outputs import parse_formats
+
+    try:
+        return parse_formats(text)
+    except OptionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_render_args(p: argparse.ArgumentParser) -> None:
@@ -56,9 +109,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="ecgdigitize",
-        description="Generate synthetic paper ECGs with ground truth and score digitizations.",
+        description="Digitize paper-ECG images into calibrated 12-lead signals, generate "
+        "synthetic paper ECGs with ground truth, and score digitizations.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    from .io.outputs import OUTPUT_FORMATS
+    from .paper import GAINS_MM_MV, PAPER_SPEEDS_MM_S
+
+    p = sub.add_parser("digitize", help="read paper-ECG images into signals (WFDB, CSV, JSON)",
+                       description="Digitize each IMAGE (PNG, JPEG, TIFF, BMP, WebP) and write "
+                       "NAME.hea/.dat (WFDB), NAME.csv, NAME.json and NAME_overlay.png into the "
+                       "output folder, NAME being the image's file stem (characters other than "
+                       "letters, digits, - and _ become _). An image that cannot be read is "
+                       "reported and skipped; the exit status is then 2.")
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files")
+    p.add_argument("--out", "-o", type=Path, required=True, help="output folder")
+    p.add_argument("--layout", default="auto",
+                   help=f"layout name ({', '.join(layout_names())}, or one from "
+                   "--layouts-file) or auto (default: auto)")
+    p.add_argument("--layouts-file", type=Path,
+                   help="TOML or YAML file of user layouts (also candidates for auto)")
+    p.add_argument("--speed", type=_choice_or_auto("paper speed", "mm/s", PAPER_SPEEDS_MM_S),
+                   default="auto", help="paper speed in mm/s: 25, 50 or auto (default: auto)")
+    p.add_argument("--gain", type=_choice_or_auto("gain", "mm/mV", GAINS_MM_MV),
+                   default="auto", help="gain in mm/mV: 5, 10, 20 or auto (default: auto)")
+    p.add_argument("--fs", type=_positive_float, default=500.0,
+                   help="output sampling rate in Hz (default 500)")
+    p.add_argument("--dpi", type=_dpi,
+                   help="scan resolution in dpi, used when the grid cannot be measured")
+    p.add_argument("--format", type=_formats, default=OUTPUT_FORMATS, metavar="LIST",
+                   help=f"comma-separated output formats among {', '.join(OUTPUT_FORMATS)} "
+                   "(default: all)")
+    p.add_argument("--no-overlay", action="store_true", help="do not write NAME_overlay.png")
+    p.add_argument("--quiet", action="store_true", help="print errors only")
 
     p = sub.add_parser("synth", help="render ECG records as paper-ECG images with ground truth",
                        description="Render sheets. With --records DIR and --n N: a dataset of N "
@@ -178,6 +262,56 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line(exc: Exception, path: Path) -> str:
+    msg = " ".join(str(exc).split())
+    return msg if str(path) in msg else f"{path}: {msg}"
+
+
+def _cmd_digitize(args: argparse.Namespace) -> int:
+    from .digitize.load import load_image
+    from .errors import OutputError
+    from .io.outputs import describe_result, output_stem, write_outputs
+    from .layouts import get_layout
+
+    extra = load_layouts(args.layouts_file) if args.layouts_file is not None else None
+    if args.layout != "auto":
+        get_layout(args.layout, extra=extra)   # an unknown name fails before any image
+    if args.out.exists() and not args.out.is_dir():
+        raise OutputError(f"output folder {args.out} is a file")
+    used: dict[str, Path] = {}
+    n_failed = 0
+    for path in args.images:
+        t0 = time.perf_counter()
+        name = output_stem(path.stem)
+        try:
+            if name in used:
+                raise OptionError(f"{path}: output name {name!r} is already taken by "
+                                  f"{used[name]}; rename one of them")
+            used[name] = path
+            image = load_image(path)
+            from .digitize.pipeline import digitize
+
+            result = digitize(image, layout=args.layout, speed_mm_s=args.speed,
+                              gain_mm_mv=args.gain, fs=args.fs, layouts_extra=extra,
+                              dpi=args.dpi)
+            if result.source == "<array>":
+                result.source = str(path)
+            write_outputs(result, args.out, name, args.format, image=image,
+                          overlay=not args.no_overlay)
+        except EcgDigitizeError as exc:
+            print(f"ecgdigitize: error: {_one_line(exc, path)}", file=sys.stderr)
+            n_failed += 1
+            continue
+        if not args.quiet:
+            extra_note = f", {len(result.warnings)} warning(s)" if result.warnings else ""
+            print(f"{name}: {describe_result(result)}, {time.perf_counter() - t0:.2f} s"
+                  f"{extra_note}")
+    if not args.quiet and len(args.images) > 1:
+        print(f"{len(args.images) - n_failed} of {len(args.images)} sheets digitized -> "
+              f"{args.out}")
+    return 2 if n_failed else 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate.report import write_report
     from .evaluate.scoring import find_pairs, score_set
@@ -225,6 +359,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
+    "digitize": _cmd_digitize,
     "synth": _cmd_synth,
     "evaluate": _cmd_evaluate,
     "simulate": _cmd_simulate,

@@ -1,0 +1,183 @@
+"""Result of digitizing one sheet: signals, detected settings, quality, geometry.
+
+The digitizer (:func:`ecgdigitize.digitize.pipeline.digitize`) returns a
+:class:`Result`. Writers (:mod:`ecgdigitize.io.outputs`) and the overlay
+(:mod:`ecgdigitize.digitize.overlay`) read only this class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..leads import STANDARD_LEADS
+from ..record import EcgRecord
+
+__all__ = ["LeadTrace", "Detected", "Result"]
+
+
+@dataclass
+class LeadTrace:
+    """One printed lead segment as found on the image.
+
+    Parameters
+    ----------
+    lead : str
+        Canonical lead name as printed (``-aVR`` for the inverted lead).
+    row, col, col_span : int
+        Cell of the layout the segment was read from.
+    t_start_s, t_end_s : float
+        Time window of the record the segment covers, in s.
+    x_px, y_px : ndarray, shape (n,)
+        The traced centre line in the coordinates of the *input* image, in px
+        (NaN where the column could not be read). Used by the overlay.
+    quality : float
+        Confidence in [0, 1] (fraction of columns read, penalised by ambiguity).
+    label_found : bool
+        True if a printed lead name was recognised at the segment's start.
+    """
+
+    lead: str
+    row: int
+    col: int
+    col_span: int
+    t_start_s: float
+    t_end_s: float
+    x_px: np.ndarray
+    y_px: np.ndarray
+    quality: float
+    label_found: bool = False
+
+
+@dataclass
+class Detected:
+    """Settings of the sheet as detected (or assumed), and how each was found.
+
+    Parameters
+    ----------
+    layout : str
+        Layout name.
+    layout_cost : float
+        Matching cost of the chosen layout (lower is better; 0 is a perfect match).
+    layout_candidates : dict of str to float
+        Cost of every layout considered.
+    speed_mm_s : float
+        Paper speed in mm/s.
+    speed_source : str
+        ``option``, ``pulse``, ``qrs-width`` or ``assumed``.
+    gain_mm_mv : float
+        Gain in mm/mV.
+    gain_source : str
+        ``option``, ``pulse`` or ``assumed``.
+    px_per_mm_x, px_per_mm_y : float
+        Scale of the deskewed image on each axis, in px/mm.
+    scale_source : str
+        ``grid``, ``pulse``, ``dpi`` or ``assumed``.
+    rotation_deg : float
+        Rotation that was undone, in degrees (counter-clockwise positive;
+        includes 180 for an upside-down sheet).
+    upside_down : bool
+        True if the sheet was read upside down and turned.
+    pulse : str
+        Where a calibration pulse was found: ``left``, ``right`` or ``none``.
+    sheet_duration_s : float
+        Time shown across a full row, in s.
+    """
+
+    layout: str = "unknown"
+    layout_cost: float = float("nan")
+    layout_candidates: dict[str, float] = field(default_factory=dict)
+    speed_mm_s: float = 25.0
+    speed_source: str = "assumed"
+    gain_mm_mv: float = 10.0
+    gain_source: str = "assumed"
+    px_per_mm_x: float = float("nan")
+    px_per_mm_y: float = float("nan")
+    scale_source: str = "assumed"
+    rotation_deg: float = 0.0
+    upside_down: bool = False
+    pulse: str = "none"
+    sheet_duration_s: float = 10.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {k: (float(v) if isinstance(v, np.floating) else v)
+                for k, v in self.__dict__.items()}
+
+
+@dataclass
+class Result:
+    """Digitized sheet.
+
+    Parameters
+    ----------
+    signals : ndarray, shape (n_samples, n_leads)
+        Amplitudes in mV; NaN where a lead was not printed or not readable.
+    fs : float
+        Sampling rate in Hz.
+    lead_names : list of str
+        Canonical lead names, one per column of `signals` (the twelve
+        standard leads in standard order, whichever were printed).
+    quality : dict of str to float
+        Per-lead quality in [0, 1] (0 for a lead that was not read).
+    detected : Detected
+        Detected layout, speed, gain, scale, rotation and their sources.
+    traces : list of LeadTrace
+        Every segment read, with its centre line in input-image px.
+    timings_s : dict of str to float
+        Wall time of each stage in s.
+    source : str
+        Input image path (or ``<array>``).
+    image_shape : tuple of int
+        (height, width) of the input image in px.
+    warnings : list of str
+        Things the reader should know (e.g. speed assumed, lead unreadable).
+    """
+
+    signals: np.ndarray
+    fs: float
+    lead_names: list[str]
+    quality: dict[str, float]
+    detected: Detected
+    traces: list[LeadTrace] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)
+    source: str = "<array>"
+    image_shape: tuple[int, int] = (0, 0)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def nan_mask(self) -> np.ndarray:
+        """Boolean array, True where a sample is unknown (same shape as `signals`)."""
+        return ~np.isfinite(self.signals)
+
+    @property
+    def duration_s(self) -> float:
+        """Record length in s."""
+        return self.signals.shape[0] / self.fs
+
+    def to_record(self, name: str = "digitized") -> EcgRecord:
+        """The signals as an :class:`~ecgdigitize.record.EcgRecord`."""
+        return EcgRecord(self.signals, self.fs, list(self.lead_names), name=name,
+                         comments=[f"digitized from {self.source} by ecgdigitize"])
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready summary: detected settings, quality, timings, warnings."""
+        return {
+            "source": self.source,
+            "image_shape_px": list(self.image_shape),
+            "fs_hz": float(self.fs),
+            "n_samples": int(self.signals.shape[0]),
+            "leads": list(self.lead_names),
+            "quality": {k: round(float(v), 4) for k, v in self.quality.items()},
+            "nan_fraction": {n: round(float(np.mean(~np.isfinite(self.signals[:, i]))), 4)
+                             for i, n in enumerate(self.lead_names)},
+            "detected": self.detected.to_dict(),
+            "timings_s": {k: round(float(v), 4) for k, v in self.timings_s.items()},
+            "warnings": list(self.warnings),
+        }
+
+
+#: Column order of :attr:`Result.signals`.
+RESULT_LEADS: tuple[str, ...] = STANDARD_LEADS
