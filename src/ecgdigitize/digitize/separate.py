@@ -128,15 +128,62 @@ def separate(image: np.ndarray) -> Separation:
                       grid_is_ink=grid_is_ink, ink_threshold=thr)
 
 
-def remove_grid_lines(trace: np.ndarray, pitch_x_px: float, pitch_y_px: float,
-                      min_length_mm: float = 4.0, min_cover: float = 0.5) -> np.ndarray:
-    """Remove straight grid lines printed in trace ink from a trace mask.
+def _line_positions(count: np.ndarray, pitch_px: float, min_frac: float) -> np.ndarray:
+    """Boolean mask of the indices where periodic grid lines lie.
 
-    Candidate line pixels lie on long, thin, exactly horizontal or vertical
-    runs of ink (at least `min_length_mm` long, no thicker than about
-    0.35 mm). A grid line is such a run across most of the sheet, a flat
-    stretch of trace only locally, so candidates are removed only on image
-    rows (columns) where they cover at least `min_cover` of the longest line.
+    `count` is the number of thin ink runs centred at each index. The phase of
+    a comb with the grid pitch is fitted to it; an index is a line position
+    if it is within about 0.25 mm of a comb tooth and its count reaches
+    `min_frac` of the high counts.
+    """
+    n = count.size
+    idx = np.arange(n)
+    if n < 3 or count.max() <= 0:
+        return np.zeros(n, bool)
+    phases = np.linspace(0.0, pitch_px, max(int(np.ceil(pitch_px * 4)), 4), endpoint=False)
+    best, best_score = 0.0, -1.0
+    for ph in phases:
+        teeth = np.arange(ph, n - 1, pitch_px)
+        score = float(np.interp(teeth, idx, count).sum())
+        if score > best_score:
+            best, best_score = ph, score
+    dist = np.abs(((idx - best + pitch_px / 2) % pitch_px) - pitch_px / 2)
+    near = dist <= max(0.25 * pitch_px, 1.0)
+    high = float(np.percentile(count[near], 90)) if near.any() else 0.0
+    return near & (count >= min_frac * max(high, 1.0))
+
+
+def _thin_run_mask(mask: np.ndarray, max_thick: int, pitch_px: float, min_frac: float
+                   ) -> np.ndarray:
+    """Pixels of thin vertical runs centred on periodic horizontal grid lines."""
+    h, w = mask.shape
+    padded = np.zeros((h + 2, w), np.int8)
+    padded[1:-1] = mask
+    d = np.diff(padded, axis=0)
+    sc, sr = np.nonzero(d.T == 1)
+    _, er = np.nonzero(d.T == -1)
+    thin = (er - sr) <= max_thick
+    centre = (sr + er - 1) // 2
+    count = np.bincount(centre[thin], minlength=h).astype(float)
+    lines = _line_positions(count, pitch_px, min_frac)
+    pick = thin & lines[centre]
+    out = np.zeros((h + 1, w), np.int32)
+    np.add.at(out, (sr[pick], sc[pick]), 1)
+    np.add.at(out, (er[pick], sc[pick]), -1)
+    return np.cumsum(out, axis=0)[:h] > 0
+
+
+def remove_grid_lines(trace: np.ndarray, pitch_x_px: float, pitch_y_px: float,
+                      min_frac: float = 0.3) -> np.ndarray:
+    """Remove grid lines printed in trace ink from a trace mask.
+
+    A grid line crosses every column (row) of the sheet as a thin run of
+    ink at a position that repeats with the grid pitch. Thin runs (at most
+    about 0.3 mm thick) are counted per position; positions on the fitted
+    grid comb with many thin runs are line positions, and the thin runs
+    there are removed. A trace crossing a line is thicker there (or runs
+    along it for a short stretch only) and is kept, apart from holes of a
+    pixel or two that the tracer bridges.
 
     Parameters
     ----------
@@ -144,36 +191,16 @@ def remove_grid_lines(trace: np.ndarray, pitch_x_px: float, pitch_y_px: float,
         Ink mask of an upright (deskewed) sheet.
     pitch_x_px, pitch_y_px : float
         Grid pitch (1 mm) along x and y, in px.
-    min_length_mm : float
-        Shortest straight run treated as part of a grid line, in mm.
-    min_cover : float
-        Fraction of the longest line's coverage a row or column needs to be
-        treated as a grid line.
+    min_frac : float
+        Fraction of the typical line count a position needs to be a line.
 
     Returns
     -------
     ndarray, shape (H, W), bool
         The mask without grid lines.
     """
-    m = trace.astype(np.uint8)
-    out = trace.copy()
-    for axis, pitch_along, pitch_across in ((1, pitch_x_px, pitch_y_px),
-                                            (0, pitch_y_px, pitch_x_px)):
-        length = max(int(round(min_length_mm * pitch_along)), 5)
-        thick = max(int(round(0.35 * pitch_across)), 1) + 2
-        if axis == 1:   # horizontal lines: long along x, thin along y
-            run = cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((1, length), np.uint8))
-            fat = cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((thick, 1), np.uint8))
-        else:
-            run = cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((length, 1), np.uint8))
-            fat = cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((1, thick), np.uint8))
-        cand = (run > 0) & (fat == 0)
-        cover = cand.sum(axis=axis).astype(float)
-        if cover.max() <= 0:
-            continue
-        lines = cover >= min_cover * cover.max()
-        if axis == 1:
-            out[lines[:, None] & cand] = False
-        else:
-            out[lines[None, :] & cand] = False
-    return out
+    tk_y = max(int(round(0.3 * pitch_y_px)), 2)
+    tk_x = max(int(round(0.3 * pitch_x_px)), 2)
+    horiz = _thin_run_mask(trace, tk_y, pitch_y_px, min_frac)
+    vert = _thin_run_mask(np.ascontiguousarray(trace.T), tk_x, pitch_x_px, min_frac).T
+    return trace & ~horiz & ~vert

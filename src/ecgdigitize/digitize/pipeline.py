@@ -1,0 +1,551 @@
+"""The digitizer, end to end: an image of a paper ECG in, calibrated signals out.
+
+Stages (each in its own module of :mod:`ecgdigitize.digitize`):
+
+1. :mod:`~.load` reads the file;
+2. :mod:`~.separate` splits pen ink from grid and paper;
+3. :mod:`~.deskew` undoes the rotation of the grid and turns the sheet upright;
+4. :mod:`~.gridscale` measures px per mm on each axis;
+5. :mod:`~.calibration` finds the 1 mV pulse, the gain and the paper speed;
+6. :mod:`~.labels` and :mod:`~.layout` read the printed lead names and
+   choose the layout;
+7. :mod:`~.trace` finds the rows and follows each trace;
+8. this module assembles the segments into a 12-lead record in mV at the
+   requested rate, with a quality score per lead.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from ..errors import NotAnEcgError, OptionError
+from ..layouts import Layout, get_layout
+from ..leads import STANDARD_LEADS
+from ..paper import GAINS_MM_MV, MM_PER_INCH, PAPER_SPEEDS_MM_S
+from .calibration import Pulse, find_pulse, speed_from_qrs_width
+from .deskew import (
+    Rotation,
+    estimate_skew,
+    quarter_turns,
+    rotate_image,
+    rotate_points,
+    upside_down_score,
+)
+from .gridscale import grid_scale
+from .labels import find_labels
+from .layout import BREAK_FRACTIONS, NameHit, match_layout
+from .load import DEFAULT_MAX_PIXELS, load_image
+from .result import Detected, LeadTrace, Result
+from .separate import remove_grid_lines, separate
+from .trace import Row, TracedRow, find_rows, trace_components, trace_row
+
+__all__ = ["digitize", "WORKING_MAX_SIDE_PX"]
+
+#: Images with a longer side are processed at this size (px); 600 dpi letter is 6600 px.
+WORKING_MAX_SIDE_PX = 4200
+
+
+def _check_options(layout: str, speed: float | str, gain: float | str, fs: float,
+                   extra: dict[str, Layout] | None) -> tuple[float | None, float | None]:
+    if layout != "auto":
+        get_layout(layout, extra=extra)
+    if not (np.isfinite(fs) and 50.0 <= float(fs) <= 5000.0):
+        raise OptionError(f"sampling rate must be within 50-5000 Hz, got {fs}")
+
+    def parse(value: float | str, allowed: tuple[float, ...], what: str) -> float | None:
+        if isinstance(value, str):
+            if value.strip().lower() == "auto":
+                return None
+            try:
+                value = float(value)
+            except ValueError:
+                raise OptionError(f"{what} must be 'auto' or one of {allowed}, got {value!r}")\
+                    from None
+        if float(value) not in allowed:
+            raise OptionError(f"{what} must be 'auto' or one of {allowed}, got {value}")
+        return float(value)
+
+    return (parse(speed, PAPER_SPEEDS_MM_S, "paper speed (mm/s)"),
+            parse(gain, GAINS_MM_MV, "gain (mm/mV)"))
+
+
+def _file_dpi(path: Path) -> float | None:
+    try:
+        with Image.open(path) as img:
+            dpi = img.info.get("dpi")
+    except (OSError, ValueError):
+        return None
+    if dpi and float(dpi[0]) > 50 and abs(float(dpi[0]) - 72.0) > 0.5:
+        return float(dpi[0])
+    return None
+
+
+def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """2x3 affine of ``outer(inner(p))``."""
+    a = np.vstack([outer, [0, 0, 1]])
+    b = np.vstack([inner, [0, 0, 1]])
+    return (a @ b)[:2]
+
+
+def _mode(values: np.ndarray, bin_px: float = 0.25) -> float:
+    v = values[np.isfinite(values)]
+    if v.size == 0:
+        return float("nan")
+    lo = float(v.min())
+    idx = np.floor((v - lo) / bin_px).astype(np.int64)
+    h = np.bincount(idx).astype(float)
+    k = max(int(round(1.0 / bin_px)), 1)
+    h = np.convolve(h, np.ones(2 * k + 1), mode="same")
+    peak = int(np.argmax(h))
+    near = v[np.abs(v - (lo + (peak + 0.5) * bin_px)) <= 1.0]
+    return float(np.median(near)) if near.size else lo + (peak + 0.5) * bin_px
+
+
+def _qrs_widths_mm(y: np.ndarray, base: float, pxmm_x: float, pxmm_y: float) -> list[float]:
+    """Full width at 30 % of the largest excursions of a traced row, in mm."""
+    d = np.abs(np.nan_to_num(base - y, nan=0.0)) / pxmm_y
+    if d.size < 10 or d.max() < 2.0:
+        return []
+    widths = []
+    thr = 0.6 * float(np.percentile(d, 99.5))
+    above = d > 0.3 * thr
+    peaks = np.flatnonzero((d > thr) & (d >= np.roll(d, 1)) & (d >= np.roll(d, -1)))
+    last = -10**9
+    for p in peaks:
+        if p - last < 5 * pxmm_x:
+            continue
+        last = p
+        a = p
+        while a > 0 and above[a - 1]:
+            a -= 1
+        b = p
+        while b < d.size - 1 and above[b + 1]:
+            b += 1
+        widths.append((b - a + 1) / pxmm_x)
+    return widths
+
+
+class _Sheet:
+    """Working state of one orientation of the sheet."""
+
+    def __init__(self, ink: np.ndarray, grid: np.ndarray, rotation: Rotation, thr: float,
+                 grid_is_ink: bool) -> None:
+        self.ink = ink
+        self.grid = grid
+        self.rotation = rotation
+        self.thr = thr
+        self.grid_is_ink = grid_is_ink
+
+    def turned(self) -> _Sheet:
+        """The same sheet turned by 180 degrees."""
+        h, w = self.ink.shape
+        flip = np.array([[-1.0, 0.0, w - 1.0], [0.0, -1.0, h - 1.0]])
+        r = self.rotation
+        rot = Rotation(r.angle_deg + 180.0, _compose(flip, r.matrix), r.shape_in, r.shape_out)
+        return _Sheet(self.ink[::-1, ::-1].copy(), self.grid[::-1, ::-1].copy(), rot, self.thr,
+                      self.grid_is_ink)
+
+
+def _row_start(tr: TracedRow, pulse: Pulse | None, pxmm_x: float) -> int:
+    """Column (image px) of the first trace sample of a row, after a left pulse."""
+    y = tr.y_px
+    ok = np.isfinite(y)
+    if pulse is not None and pulse.side == "left":
+        i = pulse.x_end_px + 1
+        # A printed pulse ends with a short foot and often a gap before the trace.
+        gap = np.flatnonzero(~ok[i: i + int(6 * pxmm_x)])
+        if gap.size:
+            after = np.flatnonzero(ok[i + gap[0]:])
+            if after.size:
+                return tr.x0_px + i + gap[0] + int(after[0])
+        return tr.x0_px + i
+    first = np.flatnonzero(ok)
+    return tr.x0_px + int(first[0]) if first.size else tr.x0_px
+
+
+def _row_end(tr: TracedRow, pulse: Pulse | None, pxmm_x: float) -> int:
+    y = tr.y_px
+    ok = np.isfinite(y)
+    if pulse is not None and pulse.side == "right":
+        i = pulse.x_start_px - 1
+        gap = np.flatnonzero(~ok[max(i - int(6 * pxmm_x), 0): i + 1][::-1])
+        if gap.size:
+            before = np.flatnonzero(ok[: i - gap[0] + 1])
+            if before.size:
+                return tr.x0_px + int(before[-1])
+        return tr.x0_px + i
+    last = np.flatnonzero(ok)
+    return tr.x0_px + int(last[-1]) if last.size else tr.x0_px + y.size - 1
+
+
+def _extend_to_pulse(mask: np.ndarray, row: Row, pxmm_x: float, pxmm_y: float) -> None:
+    """Widen a row's column range to a calibration pulse printed apart from the trace.
+
+    Such a pulse is too narrow to count as a trace component. Within 16 mm of
+    either end of the row, a component standing on the baseline, 2.5-13 mm wide
+    and 3.5-25 mm tall, is taken as the pulse.
+    """
+    h, w = mask.shape
+    ya = int(max(row.baseline_px - 26 * pxmm_y, 0))
+    yb = int(min(row.baseline_px + 1.5 * pxmm_y, h - 1)) + 1
+    reach = int(16 * pxmm_x)
+    for side in ("left", "right"):
+        xa = max(row.x0_px - reach, 0) if side == "left" else row.x1_px + 1
+        xb = row.x0_px if side == "left" else min(row.x1_px + 1 + reach, w)
+        if xb - xa < 3:
+            continue
+        sub = mask[ya:yb, xa:xb].astype(np.uint8)
+        n, _, stats, _ = cv2.connectedComponentsWithStats(sub, connectivity=8)
+        for k in range(1, n):
+            x, y, cw, ch = stats[k, :4]
+            foot = ya + y + ch - 1
+            if (2.5 * pxmm_x <= cw <= 13 * pxmm_x and 3.5 * pxmm_y <= ch <= 25 * pxmm_y
+                    and abs(foot - row.baseline_px) <= 1.5 * pxmm_y):
+                if side == "left":
+                    row.x0_px = min(row.x0_px, xa + int(x))
+                else:
+                    row.x1_px = max(row.x1_px, xa + int(x + cw - 1))
+
+
+def _break_evidence(mask: np.ndarray, rows: list[Row], t0: float, width: float,
+                    pxmm_x: float, pxmm_y: float, names: list[NameHit]) -> np.ndarray:
+    """Evidence in [0, 1] of a column break per row and break fraction."""
+    out = np.zeros((len(rows), len(BREAK_FRACTIONS)))
+    h, w = mask.shape
+    for i, r in enumerate(rows):
+        for j, f in enumerate(BREAK_FRACTIONS):
+            xf = t0 + f * width
+            xa, xb = int(max(xf - 0.8 * pxmm_x, 0)), int(min(xf + 0.8 * pxmm_x, w - 1)) + 1
+            ya = int(max(r.baseline_px - 2.0 * pxmm_y, 0))
+            yb = int(min(r.baseline_px + 2.0 * pxmm_y, h - 1)) + 1
+            if xb > xa and yb > ya:
+                cover = mask[ya:yb, xa:xb].mean(axis=0)
+                if cover.max() >= 0.9:
+                    out[i, j] = 1.0
+            if any(n.row == i and f - 0.015 <= n.frac <= f + 0.06 for n in names):
+                out[i, j] = 1.0
+    return out
+
+
+def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
+             speed_mm_s: float | str = "auto", gain_mm_mv: float | str = "auto",
+             fs: float = 500.0, layouts_extra: dict[str, Layout] | None = None,
+             dpi: float | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Result:
+    """Digitize an image of a paper ECG.
+
+    Parameters
+    ----------
+    image : str, Path or ndarray
+        Image file, or an RGB array (H, W, 3) uint8.
+    layout : str
+        Layout name, or ``auto`` to choose among the built-in layouts and
+        `layouts_extra`.
+    speed_mm_s : float or ``"auto"``
+        Paper speed (25 or 50 mm/s); ``auto`` reads it from the calibration
+        pulse or the QRS width.
+    gain_mm_mv : float or ``"auto"``
+        Gain (5, 10 or 20 mm/mV); ``auto`` reads it from the calibration pulse.
+    fs : float
+        Sampling rate of the output in Hz.
+    layouts_extra : dict, optional
+        User layouts (from :func:`ecgdigitize.layouts.load_layouts`).
+    dpi : float, optional
+        Resolution of the image in dpi, used only if the grid cannot be
+        measured (default: the file's metadata, if any).
+    max_pixels : int
+        Largest image accepted, in px.
+
+    Returns
+    -------
+    Result
+
+    Raises
+    ------
+    ImageError
+        If the file cannot be read.
+    NotAnEcgError
+        If no grid scale can be found or no trace rows are seen.
+    OptionError, LayoutError
+        For invalid options.
+    """
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = now - clock
+        clock = now
+
+    speed_opt, gain_opt = _check_options(layout, speed_mm_s, gain_mm_mv, fs, layouts_extra)
+    source = "<array>"
+    if isinstance(image, (str, Path)):
+        source = str(image)
+        if dpi is None:
+            dpi = _file_dpi(Path(image))
+        rgb = load_image(image, max_pixels=max_pixels)
+    else:
+        rgb = np.asarray(image)
+        if rgb.ndim == 2:
+            rgb = np.repeat(rgb[:, :, None], 3, axis=2)
+        if rgb.ndim != 3 or rgb.shape[2] not in (3, 4) or rgb.dtype != np.uint8:
+            raise OptionError(f"image array must be (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
+        rgb = np.ascontiguousarray(rgb[:, :, :3])
+    in_shape = (int(rgb.shape[0]), int(rgb.shape[1]))
+    warnings: list[str] = []
+    lap("load")
+
+    # Work on a bounded size; coordinates are mapped back to the input at the end.
+    scale = min(1.0, WORKING_MAX_SIDE_PX / max(in_shape))
+    if scale < 1.0:
+        rgb = cv2.resize(rgb, (int(round(in_shape[1] * scale)), int(round(in_shape[0] * scale))),
+                         interpolation=cv2.INTER_AREA)
+    sep = separate(rgb)
+    lap("separate")
+
+    angle, conf = estimate_skew(sep.grid)
+    if conf < 1.15:
+        angle_t, conf_t = estimate_skew(sep.trace.astype(np.float32), max_angle_deg=10.0)
+        angle = angle_t if conf_t > 1.15 else 0.0
+    ink, rot = rotate_image(sep.ink, angle)
+    if quarter_turns(ink > sep.ink_threshold):
+        angle += 90.0
+        ink, rot = rotate_image(sep.ink, angle)
+    grid, _ = rotate_image(sep.grid, angle)
+    sheet = _Sheet(ink, grid, rot, sep.ink_threshold, sep.grid_is_ink)
+    del sep
+    lap("deskew")
+
+    px, py = grid_scale(sheet.grid)
+    scale_source = "grid"
+    pxmm_x, pxmm_y = px.px_per_mm, py.px_per_mm
+    if not (np.isfinite(pxmm_x) and np.isfinite(pxmm_y)):
+        pxmm_x = pxmm_x if np.isfinite(pxmm_x) else pxmm_y
+        pxmm_y = pxmm_y if np.isfinite(pxmm_y) else pxmm_x
+    if not np.isfinite(pxmm_x) or min(px.confidence, py.confidence) < 0.05:
+        if dpi is not None:
+            pxmm_x = pxmm_y = dpi * scale / MM_PER_INCH
+            scale_source = "dpi"
+            warnings.append("no grid found: scale taken from the image's dpi")
+        else:
+            pxmm_x = pxmm_y = float("nan")
+            scale_source = "pulse"
+    lap("gridscale")
+
+    result = None
+    for attempt in range(2):
+        result = _read_sheet(sheet, pxmm_x, pxmm_y, scale_source, layout, speed_opt, gain_opt,
+                             fs, layouts_extra, warnings, timings)
+        if attempt == 0 and result["flip"]:
+            sheet = sheet.turned()
+            continue
+        break
+    assert result is not None
+    det: Detected = result["detected"]
+    det.rotation_deg = float(((sheet.rotation.angle_deg + 180.0) % 360.0) - 180.0)
+    det.upside_down = abs(abs(det.rotation_deg) - 180.0) < 45.0
+
+    # Map traced centre lines back to input-image px.
+    inv = cv2.invertAffineTransform(sheet.rotation.matrix)
+    traces = []
+    for seg in result["segments"]:
+        x, y = rotate_points(inv, seg.x_px, seg.y_px)
+        seg.x_px, seg.y_px = x / scale, y / scale
+        traces.append(seg)
+    clock = time.perf_counter()
+    timings["total"] = float(sum(v for k, v in timings.items()))
+    return Result(signals=result["signals"], fs=float(fs), lead_names=list(STANDARD_LEADS),
+                  quality=result["quality"], detected=det, traces=traces, timings_s=timings,
+                  source=source, image_shape=in_shape, warnings=warnings)
+
+
+def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, layout: str,
+                speed_opt: float | None, gain_opt: float | None, fs: float,
+                layouts_extra: dict[str, Layout] | None, warnings: list[str],
+                timings: dict[str, float]) -> dict:
+    t_start = time.perf_counter()
+    mask = sheet.ink > sheet.thr
+    if sheet.grid_is_ink and np.isfinite(pxmm_x):
+        mask = remove_grid_lines(mask, pxmm_x, pxmm_y)
+    est = pxmm_x if np.isfinite(pxmm_x) else max(sheet.ink.shape) / 280.0
+    comps = trace_components(mask, est)
+    rows = find_rows(comps, pxmm_y if np.isfinite(pxmm_y) else est)
+    if not rows:
+        raise NotAnEcgError("no ECG trace rows found (is this a paper ECG?)")
+    for r in rows:
+        _extend_to_pulse(mask, r, est, pxmm_y if np.isfinite(pxmm_y) else est)
+    traced = [trace_row(mask, sheet.ink, r) for r in rows]
+    timings["trace"] = time.perf_counter() - t_start
+    t_cal = time.perf_counter()
+
+    # Baselines and calibration pulses.
+    if not np.isfinite(pxmm_x):
+        # No grid: measure the pulse in px, then take its height as 10 mm (1 mV at 10 mm/mV).
+        heights = []
+        for tr in traced:
+            base = _mode(tr.y_px)
+            p = find_pulse(tr.y_px, base, 1.0, 1.0)
+            if p is not None:
+                heights.append(p.height_mm)
+        if not heights:
+            raise NotAnEcgError("no grid and no calibration pulse: the scale cannot be found")
+        pxmm_x = pxmm_y = float(np.median(heights)) / (gain_opt or 10.0)
+        warnings.append("no grid found: scale taken from the calibration pulse, assuming "
+                        f"{gain_opt or 10.0:g} mm/mV")
+    bases = [_mode(tr.y_px) for tr in traced]
+    pulses = [find_pulse(tr.y_px, b, pxmm_x, pxmm_y) for tr, b in zip(traced, bases, strict=True)]
+    found = [p for p in pulses if p is not None]
+    flip = (not found) and upside_down_score([tr.y_px for tr in traced]) > 0.8
+    # A pulse hanging down from the baseline also shows an upside-down sheet.
+    if not found:
+        inverted = [find_pulse(2 * b - tr.y_px, b, pxmm_x, pxmm_y)
+                    for tr, b in zip(traced, bases, strict=True)]
+        if sum(p is not None for p in inverted) >= max(1, len(rows) // 2):
+            flip = True
+
+    det = Detected(px_per_mm_x=float(pxmm_x), px_per_mm_y=float(pxmm_y),
+                   scale_source=scale_source)
+    if gain_opt is not None:
+        det.gain_mm_mv, det.gain_source = gain_opt, "option"
+    elif found:
+        gains = [p.gain_mm_mv for p in found]
+        det.gain_mm_mv = float(max(set(gains), key=gains.count))
+        det.gain_source = "pulse"
+    else:
+        det.gain_mm_mv, det.gain_source = 10.0, "assumed"
+        warnings.append("no calibration pulse: gain assumed to be 10 mm/mV")
+    if speed_opt is not None:
+        det.speed_mm_s, det.speed_source = speed_opt, "option"
+    else:
+        speeds = [p.speed_mm_s for p in found if p.speed_mm_s is not None]
+        if speeds:
+            det.speed_mm_s = float(max(set(speeds), key=speeds.count))
+            det.speed_source = "pulse"
+        else:
+            widths: list[float] = []
+            for tr, b in zip(traced, bases, strict=True):
+                widths += _qrs_widths_mm(tr.y_px, b, pxmm_x, pxmm_y)
+            guess = speed_from_qrs_width(np.array(widths))
+            if guess is not None:
+                det.speed_mm_s, det.speed_source = guess, "qrs-width"
+                warnings.append(f"no calibration pulse: paper speed {guess:g} mm/s estimated "
+                                "from the QRS width")
+            else:
+                det.speed_mm_s, det.speed_source = 25.0, "assumed"
+                warnings.append("paper speed assumed to be 25 mm/s")
+    sides = {p.side for p in found}
+    det.pulse = sides.pop() if len(sides) == 1 else ("none" if not sides else "left")
+    for i, p in enumerate(pulses):
+        if p is not None:
+            bases[i] = p.base_px
+
+    # Time origin and row width, shared by all rows (robust to a row that starts late).
+    pairs = list(zip(traced, pulses, strict=True))
+    starts = np.array([_row_start(tr, p, pxmm_x) for tr, p in pairs], float)
+    ends = np.array([_row_end(tr, p, pxmm_x) for tr, p in pairs], float)
+    radius = float(np.median([tr.pen_radius_px for tr in traced]))
+    t0 = float(np.median(starts)) + max(radius - 0.5, 0.0)
+    x_end = float(np.median(ends)) - max(radius - 0.5, 0.0)
+    width = max(x_end - t0, 1.0)
+    px_per_s = pxmm_x * det.speed_mm_s
+    det.sheet_duration_s = width / px_per_s + 1.0 / fs
+    timings["calibration"] = time.perf_counter() - t_cal
+    t_lay = time.perf_counter()
+
+    # Printed names and the layout.
+    label_mask = mask & ~comps
+    hits = find_labels(label_mask | comps, pxmm_x)
+    names: list[NameHit] = []
+    for h in hits:
+        cy = 0.5 * (h.box_px[1] + h.box_px[3])
+        k = int(np.argmin([abs(r.baseline_px - cy) for r in rows]))
+        if not rows[k].top_px - 2 * pxmm_y <= cy <= rows[k].bottom_px + 2 * pxmm_y:
+            continue
+        names.append(NameHit(h.name, k, (h.box_px[0] - t0) / width, h.confidence))
+    breaks = _break_evidence(mask, rows, t0, width, pxmm_x, pxmm_y, names)
+    match = match_layout(len(rows), breaks, names, layouts_extra,
+                         only=None if layout == "auto" else layout)
+    lay = match.layout
+    det.layout, det.layout_cost = lay.name, float(match.cost)
+    det.layout_candidates = {k: round(float(v), 3) for k, v in sorted(match.costs.items(),
+                                                                        key=lambda kv: kv[1])}
+    if lay.n_rows != len(rows):
+        warnings.append(f"layout {lay.name} has {lay.n_rows} rows but {len(rows)} were found")
+    timings["layout"] = time.perf_counter() - t_lay
+    t_asm = time.perf_counter()
+
+    signals, quality, segments = _assemble(lay, rows, traced, bases, t0, width, pxmm_y,
+                                           px_per_s, det, fs, names)
+    for name, q in quality.items():
+        if q == 0.0 and name in lay.leads:
+            warnings.append(f"lead {name} could not be read")
+    timings["assemble"] = time.perf_counter() - t_asm
+    return {"signals": signals, "quality": quality, "segments": segments, "detected": det,
+            "flip": flip}
+
+
+def _assemble(lay: Layout, rows: list[Row], traced: list[TracedRow], bases: list[float],
+              t0: float, width: float, pxmm_y: float, px_per_s: float, det: Detected,
+              fs: float, names: list[NameHit]) -> tuple[np.ndarray, dict[str, float],
+                                                         list[LeadTrace]]:
+    n = int(round(det.sheet_duration_s * fs))
+    t_grid = np.arange(n) / fs
+    out = {name: np.full(n, np.nan) for name in STANDARD_LEADS}
+    written = {name: np.zeros(n, bool) for name in STANDARD_LEADS}
+    quality = {name: 0.0 for name in STANDARD_LEADS}
+    segments: list[LeadTrace] = []
+    # Rhythm strips (longer) are placed last so they win where a lead is printed twice.
+    for cell in sorted(lay.cells, key=lambda c: c.col_span):
+        if cell.row >= len(rows):
+            continue
+        tr = traced[cell.row]
+        xa = t0 + cell.col / lay.n_cols * width
+        xb = t0 + (cell.col + cell.col_span) / lay.n_cols * width
+        cols = tr.x_px
+        sel = (cols >= np.floor(xa)) & (cols <= np.ceil(xb))
+        x = cols[sel].astype(float)
+        y = tr.y_px[sel].copy()
+        amb = tr.ambiguous[sel]
+        # Columns next to a break hold the neighbour's pen cap or a separator tick.
+        guard = tr.pen_radius_px + 1.5
+        if cell.col > 0:
+            y[x < xa + guard] = np.nan
+        if cell.col + cell.col_span < lay.n_cols:
+            y[x > xb - guard] = np.nan
+        mv = (bases[cell.row] - y) / (pxmm_y * det.gain_mm_mv)
+        t = (x - t0) / px_per_s
+        ta, tb = cell.col / lay.n_cols * det.sheet_duration_s, \
+            (cell.col + cell.col_span) / lay.n_cols * det.sheet_duration_s
+        in_win = (t_grid >= ta - 1e-9) & (t_grid < tb - 1e-9)
+        vals = np.full(n, np.nan)
+        ok = np.isfinite(mv)
+        if ok.sum() >= 2:
+            idx = np.flatnonzero(in_win)
+            tt = t_grid[idx]
+            v = np.interp(tt, t[ok], mv[ok])
+            # NaN where the nearest traced column is unread.
+            near = np.clip(np.round((tt * px_per_s + t0) - x[0]).astype(int), 0, x.size - 1)
+            v[~ok[near]] = np.nan
+            vals[idx] = v
+        lead = cell.lead
+        sign = 1.0
+        if lead.startswith("-"):
+            lead, sign = lead[1:], -1.0
+        fill = in_win & np.isfinite(vals)
+        out[lead][fill] = sign * vals[fill]
+        written[lead] |= in_win
+        read = float(np.mean(np.isfinite(vals[in_win]))) if in_win.any() else 0.0
+        amb_frac = float(np.mean(amb)) if amb.size else 0.0
+        q = read * (1.0 - 0.5 * amb_frac)
+        quality[lead] = max(quality[lead], q)
+        label = any(h.row == cell.row and h.name == cell.lead and
+                    abs(h.frac - cell.col / lay.n_cols) < 0.06 for h in names)
+        segments.append(LeadTrace(cell.lead, cell.row, cell.col, cell.col_span, float(ta),
+                                  float(tb), x, y, round(q, 4), label))
+    signals = np.stack([out[name] for name in STANDARD_LEADS], axis=1)
+    return signals, quality, segments

@@ -1,0 +1,300 @@
+"""Stage 7 of the digitizer: rows of trace and the centre line of each.
+
+Rows
+    Connected components of pen ink at least ~20 mm wide are traces (text
+    characters, ticks and specks are far smaller). Summed along x, their
+    pixels pile up at each row's baseline, where the trace spends most of its
+    time; the peaks of that profile are the rows.
+
+Centre line
+    Within a row's band, every image column holds a few vertical *runs* of
+    ink (the trace, perhaps a neighbour's wave, a letter, a speck). A
+    dynamic programme picks one run per column so that consecutive runs
+    touch or nearly touch (a steep QRS stroke is one long run that overlaps
+    its neighbours) and stay close to the row's baseline when in doubt.
+    Columns without ink are skipped and become NaN. The chosen run's extent,
+    refined to sub-pixel precision from the anti-aliased coverage of the
+    pixels just outside it, gives the stroke centre through
+    :func:`ecgdigitize.digitize.stroke.stroke_centre`, which keeps the full
+    height of narrow peaks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.signal import find_peaks
+
+from .stroke import stroke_centre, stroke_centre_morph
+
+#: Pen radius (px) from which the centre line is reconstructed by grey opening/closing
+#: (:func:`~.stroke.stroke_centre_morph`); thinner pens use the apex rule of
+#: :func:`~.stroke.stroke_centre`, which is more accurate for them.
+THICK_PEN_RADIUS_PX = 1.2
+
+__all__ = ["Row", "TracedRow", "trace_components", "find_rows", "column_runs", "trace_row"]
+
+
+@dataclass
+class Row:
+    """A row of trace on an upright sheet.
+
+    Parameters
+    ----------
+    baseline_px : float
+        Image row of the densest trace level (about the isoelectric line), px.
+    top_px, bottom_px : int
+        Band searched for this row's trace, px (up to the neighbouring baselines).
+    x0_px, x1_px : int
+        First and last column with trace ink, px.
+    """
+
+    baseline_px: float
+    top_px: int
+    bottom_px: int
+    x0_px: int
+    x1_px: int
+
+
+@dataclass
+class TracedRow:
+    """Centre line of one row.
+
+    Parameters
+    ----------
+    x0_px : int
+        Column of ``y_px[0]``.
+    y_px : ndarray
+        Centre row (sub-pixel) of the trace in each column, NaN where unread.
+    ambiguous : ndarray of bool
+        Columns where another run of ink competed closely with the chosen one.
+    pen_radius_px : float
+        Estimated pen radius in px.
+    """
+
+    x0_px: int
+    y_px: np.ndarray
+    ambiguous: np.ndarray
+    pen_radius_px: float
+
+    @property
+    def x_px(self) -> np.ndarray:
+        """Column of every sample of `y_px`."""
+        return self.x0_px + np.arange(self.y_px.size)
+
+
+def trace_components(mask: np.ndarray, px_per_mm: float, min_width_mm: float = 20.0
+                     ) -> np.ndarray:
+    """Keep the connected components of `mask` at least `min_width_mm` wide and sparse.
+
+    Parameters
+    ----------
+    mask : ndarray, shape (H, W), bool
+        Pen-ink mask.
+    px_per_mm : float
+        Horizontal scale in px/mm.
+    min_width_mm : float
+        Least width of a trace component, in mm.
+
+    Returns
+    -------
+    ndarray, shape (H, W), bool
+    """
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return np.zeros_like(mask, bool)
+    w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    # A trace is wide and sparse; a solid wedge of scene at a corner is wide but filled.
+    fill = stats[:, cv2.CC_STAT_AREA] / np.maximum(w * h, 1)
+    keep = (w >= min_width_mm * px_per_mm) & (fill < 0.3)
+    keep[0] = False
+    return keep[labels]
+
+
+def find_rows(traces: np.ndarray, px_per_mm_y: float, min_pitch_mm: float = 5.0) -> list[Row]:
+    """Rows of trace from a mask of trace components.
+
+    Parameters
+    ----------
+    traces : ndarray, shape (H, W), bool
+        Trace components of an upright sheet (see :func:`trace_components`).
+    px_per_mm_y : float
+        Vertical scale in px/mm.
+    min_pitch_mm : float
+        Least distance between two row baselines, in mm.
+
+    Returns
+    -------
+    list of Row
+        Top to bottom.
+    """
+    h, w = traces.shape
+    prof = traces.sum(axis=1).astype(np.float32)
+    if prof.max() <= 0:
+        return []
+    sigma = max(0.4 * px_per_mm_y, 1.0)
+    prof = cv2.GaussianBlur(prof.reshape(-1, 1), (1, 0), sigma).ravel()
+    peaks, props = find_peaks(prof, distance=max(int(min_pitch_mm * px_per_mm_y), 1),
+                              prominence=0.15 * float(prof.max()))
+    if peaks.size == 0:
+        return []
+    # A row's trace spans most of the width; drop peaks with little ink around them.
+    rows: list[Row] = []
+    cols = np.flatnonzero(traces.any(axis=0))
+    gx0, gx1 = int(cols[0]), int(cols[-1])
+    for k, p in enumerate(peaks):
+        top = int((peaks[k - 1] + p) // 2) if k > 0 else max(int(p - 12 * px_per_mm_y), 0)
+        bottom = (int((p + peaks[k + 1]) // 2) if k + 1 < peaks.size
+                  else min(int(p + 12 * px_per_mm_y), h - 1))
+        near = traces[max(int(p - 2 * px_per_mm_y), 0): int(p + 2 * px_per_mm_y) + 1]
+        inked = np.flatnonzero(near.any(axis=0))
+        if inked.size < 0.25 * (gx1 - gx0 + 1):
+            continue
+        rows.append(Row(float(p), top, bottom, int(inked[0]), int(inked[-1])))
+    # Bands reach the neighbouring baselines: tall waves cross the half-way line, and the
+    # tracer's continuity keeps it on its own trace.
+    margin = 1.0 * px_per_mm_y
+    for k, r in enumerate(rows):
+        r.top_px = (int(rows[k - 1].baseline_px + margin) if k > 0
+                    else max(int(r.baseline_px - 30 * px_per_mm_y), 0))
+        r.bottom_px = (int(rows[k + 1].baseline_px - margin) if k + 1 < len(rows)
+                       else min(int(r.baseline_px + 30 * px_per_mm_y), h - 1))
+    return rows
+
+
+def column_runs(band: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertical runs of True in each column of a boolean band.
+
+    Returns
+    -------
+    cols, tops, bottoms : ndarray of int
+        Column, first and last row (inclusive) of every run, sorted by column
+        then row.
+    """
+    padded = np.zeros((band.shape[0] + 2, band.shape[1]), np.int8)
+    padded[1:-1] = band
+    d = np.diff(padded, axis=0)
+    sc, sr = np.nonzero(d.T == 1)
+    _, er = np.nonzero(d.T == -1)
+    return sc, sr, er - 1
+
+
+def _subpixel_edges(ink: np.ndarray, cols: np.ndarray, tops: np.ndarray, bottoms: np.ndarray,
+                    core: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    h = ink.shape[0]
+    above = ink[np.clip(tops - 1, 0, h - 1), cols] / core
+    below = ink[np.clip(bottoms + 1, 0, h - 1), cols] / core
+    above = np.where(tops > 0, np.clip(above, 0, 1), 0.0)
+    below = np.where(bottoms < h - 1, np.clip(below, 0, 1), 0.0)
+    return tops - above, bottoms + below
+
+
+def trace_row(mask: np.ndarray, ink: np.ndarray, row: Row, x0: int | None = None,
+              x1: int | None = None, baseline_weight: float = 0.02,
+              max_gap_fill_px: int = 3) -> TracedRow:
+    """Follow the trace of one row, column by column.
+
+    Parameters
+    ----------
+    mask : ndarray, shape (H, W), bool
+        Pen-ink mask of the upright sheet (grid removed).
+    ink : ndarray, shape (H, W), float
+        Ink coverage in [0, 1] (for sub-pixel edges).
+    row : Row
+        The row to follow.
+    x0, x1 : int, optional
+        Column range (default: the row's inked extent).
+    baseline_weight : float
+        Cost per px of distance from the baseline (relative to 1 per px of
+        gap between consecutive runs); breaks ties towards the own row.
+    max_gap_fill_px : int
+        Gaps of at most this many columns between read columns are filled by
+        linear interpolation (grid-line removal and separator ticks leave
+        such holes); longer ones stay NaN.
+
+    Returns
+    -------
+    TracedRow
+    """
+    x0 = row.x0_px if x0 is None else x0
+    x1 = row.x1_px if x1 is None else x1
+    y0, y1 = row.top_px, row.bottom_px + 1
+    band = mask[y0:y1, x0:x1 + 1]
+    n = band.shape[1]
+    cols, tops, bottoms = column_runs(band)
+    y_out = np.full(n, np.nan)
+    amb = np.zeros(n, bool)
+    if cols.size == 0:
+        return TracedRow(x0, y_out, amb, 0.5)
+    base = row.baseline_px - y0
+    starts = np.searchsorted(cols, np.arange(n + 1))
+    node = baseline_weight * np.abs((tops + bottoms) / 2.0 - base)
+    cost = np.full(cols.size, np.inf)
+    back = np.full(cols.size, -1, np.int64)
+    prev: slice | None = None
+    for c in range(n):
+        a, b = starts[c], starts[c + 1]
+        if a == b:
+            continue
+        if prev is None:
+            cost[a:b] = node[a:b]
+        else:
+            pt, pb, pc = tops[prev], bottoms[prev], cost[prev]
+            gap = np.maximum(np.maximum(tops[a:b][None, :] - pb[:, None],
+                                        pt[:, None] - bottoms[a:b][None, :]) - 1, 0)
+            total = pc[:, None] + gap
+            k = np.argmin(total, axis=0)
+            cost[a:b] = total[k, np.arange(b - a)] + node[a:b]
+            back[a:b] = prev.start + k
+        prev = slice(a, b)
+    # Backtrack from the cheapest run in the last inked column.
+    assert prev is not None
+    idx = prev.start + int(np.argmin(cost[prev]))
+    chosen = []
+    while idx >= 0:
+        chosen.append(idx)
+        idx = back[idx]
+    chosen = np.array(chosen[::-1])
+    c_cols = cols[chosen]
+    # Ambiguity: another run in the same column within a few pen widths of the chosen one.
+    counts = starts[c_cols + 1] - starts[c_cols]
+    amb[c_cols] = counts > 1
+    band_ink = ink[y0:y1, x0:x1 + 1]
+    core = np.maximum(_run_max(band_ink, c_cols, tops[chosen], bottoms[chosen]), 0.2)
+    t, bt = _subpixel_edges(band_ink, c_cols, tops[chosen], bottoms[chosen], core)
+    # Continuous edges: half a pixel beyond the outermost pixel centres.
+    top_edge = np.full(n, np.nan)
+    bottom_edge = np.full(n, np.nan)
+    top_edge[c_cols] = t - 0.5
+    bottom_edge[c_cols] = bt + 0.5
+    extent = (bt - t + 1.0) / 2.0
+    r = float(np.percentile(extent, 25)) if extent.size else 0.5
+    if r >= THICK_PEN_RADIUS_PX:
+        y_out = stroke_centre_morph(top_edge, bottom_edge, r) + y0
+    else:
+        y_out = stroke_centre(top_edge + 0.5, bottom_edge - 0.5, max(r - 0.5, 0.5)) + y0
+    y_out = _fill_short_gaps(y_out, max_gap_fill_px)
+    return TracedRow(x0, y_out, amb, r)
+
+
+def _run_max(band_ink: np.ndarray, cols: np.ndarray, tops: np.ndarray, bottoms: np.ndarray
+             ) -> np.ndarray:
+    """Largest ink value of each run (a run's core coverage)."""
+    # Runs are short; sample the middle and both ends, which include the core.
+    mid = (tops + bottoms) // 2
+    return np.maximum.reduce([band_ink[tops, cols], band_ink[mid, cols], band_ink[bottoms, cols]])
+
+
+def _fill_short_gaps(y: np.ndarray, max_gap: int) -> np.ndarray:
+    ok = np.isfinite(y)
+    if ok.sum() < 2 or max_gap <= 0:
+        return y
+    idx = np.flatnonzero(ok)
+    gaps = np.diff(idx) - 1
+    out = y.copy()
+    for k in np.flatnonzero((gaps > 0) & (gaps <= max_gap)):
+        a, b = idx[k], idx[k + 1]
+        out[a + 1:b] = np.interp(np.arange(a + 1, b), [a, b], [y[a], y[b]])
+    return out
