@@ -75,3 +75,15 @@ def test_atomic_write_failure_is_clear(tmp_path: Path):
     with pytest.raises(OutputError):
         write_text_atomic(target, "x")
     assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
+
+
+def test_atomic_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    from ecgdigitize.io.atomic import write_text_atomic
+
+    target = tmp_path / "out.txt"
+    write_text_atomic(target, "x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (target.stat().st_mode & 0o777) == (0o666 & ~umask)

@@ -1,5 +1,7 @@
 """ecgdigitize: paper ECG digitization and synthetic paper-ECG generation."""
 
+# The digitizer package is callable: ``ecgdigitize.digitize(image, ...)``.
+from . import digitize
 from .errors import (
     EcgDigitizeError,
     ImageError,
@@ -23,6 +25,7 @@ __all__ = [
     "OutputError",
     "RecordError",
     "EcgRecord",
+    "digitize",
     "Layout",
     "get_layout",
     "layout_names",

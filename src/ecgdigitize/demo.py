@@ -2,26 +2,26 @@
 
 It needs no data: the simulator makes a 12-lead record, the generator renders
 it as a clean 3x4 sheet with a lead II rhythm strip and writes the image,
-masks and sidecar; the signals are read back from the ground-truth trace mask
-(the rendering-fidelity oracle; the image digitizer replaces this step once
-it lands) and written as WFDB; the evaluation scores them against the truth
-and writes a report.
+masks and sidecar; the digitizer reads the image (and nothing else: layout,
+speed, gain and scale are detected) and writes WFDB, CSV, JSON and an overlay
+PNG; the evaluation scores the digitized signals against the truth and
+writes a report.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from .errors import ImageError
+from .digitize.load import load_image
+from .digitize.pipeline import digitize
 from .evaluate.report import write_report
 from .evaluate.scoring import find_pairs, score_set
+from .io.outputs import describe_result, write_outputs
 from .io.wfdbio import write_record
 from .simulator import SimulatorParams, simulate_ecg
 from .synth.groundtruth import write_sheet_files
-from .synth.oracle import oracle_record
 from .synth.render import RenderOptions
 from .synth.sheet import SheetSpec, generate_sheet
 
@@ -55,18 +55,16 @@ def run_demo(out_dir: str | Path, seed: int = 7, verbose: bool = True) -> dict:
     spec = SheetSpec(render=RenderOptions(layout="3x4+1", dpi=200), preset="clean-scan")
     sheet = generate_sheet(record, spec, rng=rng, seed=seed, source="simulator")
     paths = write_sheet_files(out / "sheet", "demo", sheet.canvas, sheet.groundtruth, "png")
-    instances = cv2.imread(str(paths["instances"]), cv2.IMREAD_UNCHANGED)
-    if instances is None:
-        raise ImageError(f"cannot read back {paths['instances']}")
-    digitized = oracle_record(instances, sheet.groundtruth)
-    write_record(digitized, out / "digitized", name="demo",
-                 comments=["read back from the ground-truth trace mask (oracle)"])
+    digitized = digitize(paths["image"])
+    outputs = write_outputs(digitized, out / "digitized", "demo",
+                            image=load_image(paths["image"]))
     result = score_set(find_pairs(out / "sheet", out / "digitized"))
     report_paths = write_report(result, out / "report", title="ecgdigitize demo")
     summary = result.overall.to_dict()
     if verbose:
         print(f"sheet:     {paths['image']} (+ masks, ground truth {paths['json'].name})")
-        print(f"digitized: {out / 'digitized' / 'demo.hea'}")
+        print(f"digitized: {describe_result(digitized)}")
+        print(f"outputs:   {', '.join(str(p) for p in outputs.values())}")
         print(f"report:    {', '.join(str(p) for p in report_paths.values())}")
         print(f"scores:    SNR {summary['snr_ref_mean_db']:.1f} dB (reference convention), "
               f"{summary['snr_chal_mean_db']:.1f} dB (Challenge convention), "

@@ -74,6 +74,15 @@ def _check_options(layout: str, speed: float | str, gain: float | str, fs: float
             parse(gain, GAINS_MM_MV, "gain (mm/mV)"))
 
 
+def _standard_duration(measured_s: float) -> float:
+    """Snap a measured row duration to a multiple of 0.5 s (2.5 s columns, 10 s rows)
+    when it is within 1.5 % of one; otherwise keep the measurement."""
+    snapped = 0.5 * round(measured_s / 0.5)
+    if snapped > 0 and abs(measured_s / snapped - 1.0) <= 0.015:
+        return snapped
+    return float(measured_s)
+
+
 def _file_dpi(path: Path) -> float | None:
     try:
         with Image.open(path) as img:
@@ -453,7 +462,7 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
     x_end = float(np.median(ends)) - max(radius - 0.5, 0.0)
     width = max(x_end - t0, 1.0)
     px_per_s = pxmm_x * det.speed_mm_s
-    det.sheet_duration_s = width / px_per_s + 1.0 / fs
+    det.sheet_duration_s = _standard_duration(width / px_per_s)
     timings["calibration"] = time.perf_counter() - t_cal
     t_lay = time.perf_counter()
 

@@ -154,8 +154,9 @@ def _line_positions(count: np.ndarray, pitch_px: float, min_frac: float) -> np.n
 
 
 def _thin_run_mask(mask: np.ndarray, max_thick: int, pitch_px: float, min_frac: float
-                   ) -> np.ndarray:
-    """Pixels of thin vertical runs centred on periodic horizontal grid lines."""
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels of thin vertical runs centred on periodic horizontal grid lines, and the
+    rows of those lines."""
     h, w = mask.shape
     padded = np.zeros((h + 2, w), np.int8)
     padded[1:-1] = mask
@@ -170,7 +171,7 @@ def _thin_run_mask(mask: np.ndarray, max_thick: int, pitch_px: float, min_frac: 
     out = np.zeros((h + 1, w), np.int32)
     np.add.at(out, (sr[pick], sc[pick]), 1)
     np.add.at(out, (er[pick], sc[pick]), -1)
-    return np.cumsum(out, axis=0)[:h] > 0
+    return np.cumsum(out, axis=0)[:h] > 0, lines
 
 
 def remove_grid_lines(trace: np.ndarray, pitch_x_px: float, pitch_y_px: float,
@@ -201,6 +202,8 @@ def remove_grid_lines(trace: np.ndarray, pitch_x_px: float, pitch_y_px: float,
     """
     tk_y = max(int(round(0.3 * pitch_y_px)), 2)
     tk_x = max(int(round(0.3 * pitch_x_px)), 2)
-    horiz = _thin_run_mask(trace, tk_y, pitch_y_px, min_frac)
-    vert = _thin_run_mask(np.ascontiguousarray(trace.T), tk_x, pitch_x_px, min_frac).T
-    return trace & ~horiz & ~vert
+    horiz, line_rows = _thin_run_mask(trace, tk_y, pitch_y_px, min_frac)
+    vert_t, line_cols = _thin_run_mask(np.ascontiguousarray(trace.T), tk_x, pitch_x_px, min_frac)
+    # Where two lines cross, neither run is thin; drop the crossing point itself.
+    crossings = line_rows[:, None] & line_cols[None, :]
+    return trace & ~horiz & ~vert_t.T & ~crossings

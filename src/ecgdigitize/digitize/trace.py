@@ -258,9 +258,14 @@ def trace_row(mask: np.ndarray, ink: np.ndarray, row: Row, x0: int | None = None
         idx = back[idx]
     chosen = np.array(chosen[::-1])
     c_cols = cols[chosen]
-    # Ambiguity: another run in the same column within a few pen widths of the chosen one.
-    counts = starts[c_cols + 1] - starts[c_cols]
-    amb[c_cols] = counts > 1
+    # Ambiguity: another run in the same column within a few pen widths of the chosen one
+    # (a crossing neighbour, a letter); runs are sorted by column then row.
+    near = max(4.0 * float(np.percentile(bottoms[chosen] - tops[chosen] + 1, 25)), 6.0)
+    nxt = np.minimum(chosen + 1, cols.size - 1)
+    prv = np.maximum(chosen - 1, 0)
+    below = (nxt != chosen) & (cols[nxt] == c_cols) & (tops[nxt] - bottoms[chosen] < near)
+    above = (prv != chosen) & (cols[prv] == c_cols) & (tops[chosen] - bottoms[prv] < near)
+    amb[c_cols] = below | above
     band_ink = ink[y0:y1, x0:x1 + 1]
     core = np.maximum(_run_max(band_ink, c_cols, tops[chosen], bottoms[chosen]), 0.2)
     t, bt = _subpixel_edges(band_ink, c_cols, tops[chosen], bottoms[chosen], core)

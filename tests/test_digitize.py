@@ -1,0 +1,233 @@
+"""Tests of the digitizer stages and the end-to-end pipeline on generated sheets."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import smooth_record
+from ecgdigitize.digitize.calibration import find_pulse, snap_gain, speed_from_qrs_width
+from ecgdigitize.digitize.deskew import estimate_skew, rotate_image
+from ecgdigitize.digitize.gridscale import grid_scale, profile_pitch
+from ecgdigitize.digitize.layout import NameHit, expected_breaks, match_layout
+from ecgdigitize.digitize.pipeline import digitize
+from ecgdigitize.digitize.separate import remove_grid_lines, separate
+from ecgdigitize.digitize.stroke import stroke_centre_morph
+from ecgdigitize.digitize.trace import Row, column_runs, trace_row
+from ecgdigitize.errors import ImageError, LayoutError, NotAnEcgError, OptionError
+from ecgdigitize.evaluate.metrics import snr_reference
+from ecgdigitize.layouts import get_layout
+from ecgdigitize.leads import STANDARD_LEADS
+from ecgdigitize.synth.render import RenderOptions
+from ecgdigitize.synth.sheet import ArtifactOptions, SheetSpec, generate_sheet
+
+
+def _sheet(rotation: float = 0.0, **render) -> tuple[np.ndarray, dict]:
+    rng = np.random.default_rng(3)
+    opts = RenderOptions(**{"dpi": 150, **render})
+    spec = SheetSpec(render=opts, artifacts=ArtifactOptions(rotation_deg=rotation))
+    sheet = generate_sheet(smooth_record(), spec, rng=rng, seed=3)
+    return sheet.canvas.image, sheet.groundtruth
+
+
+@pytest.fixture(scope="module")
+def clean_sheet() -> tuple[np.ndarray, dict]:
+    return _sheet(rotation=1.3)
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def test_separate_finds_the_trace_ink(clean_sheet):
+    image, _ = clean_sheet
+    sep = separate(image)
+    assert not sep.grid_is_ink            # a red grid is told apart by colour
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    # Almost every separated pixel is dark ink, and the red grid is left out.
+    assert np.mean(grey[sep.trace] < 140) > 0.9
+    assert sep.trace.mean() < 0.05
+
+
+def test_skew_and_grid_scale_are_precise(clean_sheet):
+    image, gt = clean_sheet
+    sep = separate(image)
+    angle, conf = estimate_skew(sep.grid)
+    assert conf > 1.3
+    assert abs(angle - 1.3) < 0.05
+    grid, _ = rotate_image(sep.grid, angle)
+    px, py = grid_scale(grid)
+    for pitch in (px, py):
+        assert pitch.has_minor
+        assert abs(pitch.px_per_mm / gt["px_per_mm"] - 1) < 0.005
+
+
+def test_profile_pitch_of_major_lines_only():
+    pxmm = 7.3
+    x = np.arange(2000)
+    prof = np.zeros(x.size)
+    for c in np.arange(10, 2000, 5 * pxmm):
+        prof += np.exp(-((x - c) / 0.8) ** 2)
+    p = profile_pitch(prof)
+    assert not p.has_minor
+    assert p.px_per_mm == pytest.approx(pxmm, rel=0.003)
+
+
+def test_remove_grid_lines_keeps_the_trace():
+    h, w, pitch = 300, 600, 8.0
+    mask = np.zeros((h, w), bool)
+    for k in np.arange(4, h, pitch):
+        mask[int(k), :] = True
+    for k in np.arange(4, w, pitch):
+        mask[:, int(k)] = True
+    t = np.arange(w)
+    y = (150 + 60 * np.sin(t / 40.0)).astype(int)
+    trace = np.zeros_like(mask)
+    for dy in range(-2, 3):
+        trace[y + dy, t] = True
+    cleaned = remove_grid_lines(mask | trace, pitch, pitch)
+    assert cleaned[trace].mean() > 0.9
+    assert (cleaned & ~trace).sum() < 0.05 * (mask & ~trace).sum()
+
+
+def test_stroke_centre_keeps_steep_qrs():
+    # A thick round pen draws a narrow spike; the centre line must keep its height.
+    x = np.arange(200, dtype=float)
+    c = 100 - 60 * np.exp(-((x - 100) / 3.0) ** 2)
+    r = 2.5
+    b = np.sqrt(np.maximum(r ** 2 - np.maximum(np.abs(np.arange(-3, 4)) - 0.5, 0) ** 2, 0))
+    pad = np.pad(c, 3, mode="edge")
+    win = np.lib.stride_tricks.sliding_window_view(pad, 7)
+    top, bottom = (win - b).min(axis=1), (win + b).max(axis=1)
+    est = stroke_centre_morph(top, bottom, r)
+    assert abs(est.min() - c.min()) < 1.0
+    assert np.sqrt(np.mean((est - c) ** 2)) < 1.5
+
+
+def test_column_runs_and_trace_row_follow_the_trace_past_a_neighbour():
+    h, w = 120, 400
+    mask = np.zeros((h, w), bool)
+    x = np.arange(w)
+    y = (60 + 15 * np.sin(x / 25.0)).round().astype(int)
+    mask[y, x] = True
+    mask[y + 1, x] = True
+    mask[5:12, 150:160] = True          # a letter above the trace
+    cols, tops, bottoms = column_runs(mask)
+    assert np.all(bottoms >= tops) and cols.size >= w
+    tr = trace_row(mask, mask.astype(np.float32), Row(60.0, 0, h - 1, 0, w - 1))
+    assert np.all(np.isfinite(tr.y_px))
+    assert np.max(np.abs(tr.y_px - (y + 0.5))) < 1.01
+
+
+def test_find_pulse_reads_gain_and_speed():
+    pxmm = 8.0
+    y = np.full(400, 200.0)
+    y[20:60] = 200 - 10 * pxmm        # 10 mm tall, 5 mm wide
+    p = find_pulse(y, 200.0, pxmm, pxmm)
+    assert p is not None and p.side == "left"
+    assert p.gain_mm_mv == 10.0 and p.speed_mm_s == 25.0
+    assert find_pulse(np.full(400, 200.0), 200.0, pxmm, pxmm) is None
+    assert snap_gain(19.0) == 20.0 and snap_gain(14.0) is None
+    assert speed_from_qrs_width(np.array([1.0, 0.9, 1.1])) == 25.0
+    assert speed_from_qrs_width(np.array([1.0])) is None
+
+
+def test_layout_matching_uses_breaks_and_names():
+    lay = get_layout("3x4+1")
+    m = match_layout(4, expected_breaks(lay), [])
+    assert m.layout.name == "3x4+1"
+    # Printed Cabrera names move the choice to the Cabrera layout.
+    names = [NameHit("aVL", 0, 0.0, 0.9), NameHit("I", 1, 0.0, 0.9), NameHit("-aVR", 2, 0.0, 0.9)]
+    cab = match_layout(4, expected_breaks(get_layout("3x4-cabrera+1")), names)
+    assert cab.layout.name == "3x4-cabrera+1"
+    # A rhythm strip labelled V1 replaces the default lead II.
+    rhythm = match_layout(4, expected_breaks(lay), [NameHit("V1", 3, 0.01, 0.9)])
+    assert rhythm.layout.cells[-1].lead == "V1"
+    assert m.costs["12x1"] > m.cost
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def _score(result, gt) -> list[float]:
+    out = []
+    sig = dict(zip(result.lead_names, result.signals.T, strict=True))
+    for seg in gt["leads"]:
+        name = seg["lead"].lstrip("-")
+        sign = -1.0 if seg["lead"].startswith("-") else 1.0
+        i0 = int(round(seg["t_start_s"] * result.fs))
+        ref = np.asarray(seg["signal_mv"], float)
+        rec = sign * sig[name][i0:i0 + ref.size]
+        out.append(snr_reference(ref[:rec.size], rec, result.fs).snr_db)
+    return out
+
+
+def test_digitize_a_clean_sheet(clean_sheet):
+    image, gt = clean_sheet
+    result = digitize(image)
+    det = result.detected
+    assert det.layout == "3x4+1"
+    assert det.speed_mm_s == 25.0 and det.speed_source == "pulse"
+    assert det.gain_mm_mv == 10.0 and det.gain_source == "pulse"
+    assert abs(det.px_per_mm_x / gt["px_per_mm"] - 1) < 0.01
+    assert abs(det.rotation_deg - 1.3) < 0.1
+    assert det.sheet_duration_s == pytest.approx(10.0, abs=0.1)
+    assert result.signals.shape == (5000, 12) and result.lead_names == list(STANDARD_LEADS)
+    assert np.median(_score(result, gt)) > 12.0
+    assert all(q > 0.8 for q in result.quality.values())
+    # Traces are mapped back onto the input image: they sit on dark ink.
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    seg = result.traces[0]
+    ok = np.isfinite(seg.y_px)
+    xs, ys = np.round(seg.x_px[ok]).astype(int), np.round(seg.y_px[ok]).astype(int)
+    assert np.mean(grey[ys, xs] < 150) > 0.8
+    json.dumps(result.summary())
+
+
+def test_digitize_options_are_used_and_checked(clean_sheet):
+    image, _ = clean_sheet
+    result = digitize(image, layout="3x4+1", speed_mm_s=25, gain_mm_mv="10", fs=250)
+    assert result.detected.speed_source == "option" and result.detected.gain_source == "option"
+    assert result.signals.shape[0] == 2500
+    with pytest.raises(OptionError):
+        digitize(image, speed_mm_s=30)
+    with pytest.raises(OptionError):
+        digitize(image, gain_mm_mv="big")
+    with pytest.raises(LayoutError):
+        digitize(image, layout="5x5")
+    with pytest.raises(OptionError):
+        digitize(image, fs=0)
+
+
+def test_upside_down_sheet_is_turned():
+    image, gt = _sheet(rotation=0.0, layout="6x2")
+    result = digitize(np.ascontiguousarray(image[::-1, ::-1]))
+    assert result.detected.upside_down
+    assert result.detected.layout == "6x2"
+    assert np.median(_score(result, gt)) > 10.0
+
+
+def test_bad_images_give_clear_errors(tmp_path):
+    blank = np.full((800, 1100, 3), 255, np.uint8)
+    with pytest.raises(NotAnEcgError):
+        digitize(blank)
+    noise = np.random.default_rng(0).integers(0, 256, (600, 800, 3), dtype=np.uint8)
+    with pytest.raises(NotAnEcgError):
+        digitize(noise)
+    bad = tmp_path / "cut.png"
+    ok, buf = cv2.imencode(".png", blank)
+    bad.write_bytes(buf.tobytes()[:300])
+    with pytest.raises(ImageError):
+        digitize(bad)
+    with pytest.raises(OptionError):
+        digitize(np.zeros((10, 10), np.float64))
+
+
+def test_package_is_callable(clean_sheet):
+    import ecgdigitize.digitize as package
+
+    image, _ = clean_sheet
+    result = package(image, layout="3x4+1")
+    assert result.detected.layout == "3x4+1"
