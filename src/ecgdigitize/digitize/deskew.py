@@ -8,10 +8,9 @@ horizontal lines through ``y - x tan(a)``, vertical lines through
 ``x + y tan(a)``. A coarse-to-fine search over ±45° with a parabolic fit at
 the end gives the angle to a few thousandths of a degree on a clean grid.
 
-Which of the four right-angle orientations is upright is decided from the
-trace: ECG rows run along x (the trace's row projection has sharp peaks at
-the baselines), and the calibration pulse and the larger deflections point
-up (see :func:`upside_down_score`).
+Whether the sheet lies turned by a quarter is decided from the trace (rows
+of trace are wide components, see :func:`quarter_turns`); a half turn is
+recognised later, by a calibration pulse that hangs down from its baseline.
 """
 
 from __future__ import annotations
@@ -21,8 +20,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["Rotation", "estimate_skew", "rotate_image", "rotate_points", "quarter_turns",
-           "upside_down_score"]
+__all__ = ["Rotation", "estimate_skew", "rotate_image", "rotate_points", "quarter_turns"]
 
 
 @dataclass
@@ -167,38 +165,20 @@ def rotate_image(image: np.ndarray, angle_deg: float, border: float | tuple = 0,
 def quarter_turns(trace: np.ndarray) -> int:
     """0 if trace rows run along x, 1 if they run along y (sheet turned a quarter).
 
-    Rows of ECG trace give the projection across them sharp peaks at the
-    baselines; compare the normalised variance of the two projections.
+    Large connected components of trace ink (longer than a tenth of the
+    image) are mostly rows of trace: wide on an upright sheet, tall on a
+    turned one. Their areas vote with the sign of width minus height.
     """
-    m = trace.astype(np.float32)
-    rows = m.sum(axis=1)
-    cols = m.sum(axis=0)
-
-    def peakiness(p: np.ndarray) -> float:
-        p = cv2.GaussianBlur(p.reshape(-1, 1), (1, 0), 2).ravel() if p.size > 8 else p
-        mu = float(p.mean())
-        return float(p.var()) / max(mu * mu, 1e-12)
-
-    return 1 if peakiness(cols) > 1.5 * peakiness(rows) else 0
-
-
-def upside_down_score(values_px: list[np.ndarray]) -> float:
-    """Evidence that traced rows are upside down (> 0) or upright (< 0).
-
-    Each array is a traced row (image y in px, NaN allowed). On an upright
-    sheet the calibration pulse and most QRS complexes rise above the
-    baseline, and image y grows downward, so the large excursions from the
-    baseline are mostly negative in y. The score is the mean over rows of
-    the normalised third moment (skewness) of y.
-    """
-    skews = []
-    for v in values_px:
-        v = v[np.isfinite(v)]
-        if v.size < 50:
-            continue
-        d = v - np.median(v)
-        sd = float(np.std(d))
-        if sd <= 0:
-            continue
-        skews.append(float(np.mean(d ** 3)) / sd ** 3)
-    return float(np.mean(skews)) if skews else 0.0
+    m = cv2.dilate(trace.astype(np.uint8), np.ones((3, 3), np.uint8))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    if n <= 1:
+        return 0
+    w, h = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]
+    area = stats[1:, cv2.CC_STAT_AREA].astype(float)
+    hh, ww = trace.shape
+    big = np.maximum(w, h) >= 0.1 * max(hh, ww)
+    # A component spanning most of both dimensions is left-over grid or a frame.
+    big &= ~((w > 0.5 * ww) & (h > 0.5 * hh))
+    vote = float(np.sum(np.sign(w - h)[big] * area[big]))
+    total = float(np.sum(area[big]))
+    return 1 if total > 0 and vote < -0.3 * total else 0

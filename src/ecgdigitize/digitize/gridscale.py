@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GridPitch", "profile_pitch", "grid_scale"]
+__all__ = ["GridPitch", "profile_pitch", "grid_scale", "reconcile"]
 
 #: Plausible pitch range: 1.5 px/mm (38 dpi) to 50 px/mm (1270 dpi).
 MIN_PX_PER_MM, MAX_PX_PER_MM = 1.5, 50.0
@@ -147,4 +147,25 @@ def grid_scale(grid: np.ndarray) -> tuple[GridPitch, GridPitch]:
         Along x, along y.
     """
     g = np.asarray(grid, np.float32)
-    return profile_pitch(g.sum(axis=0)), profile_pitch(g.sum(axis=1))
+    px, py = profile_pitch(g.sum(axis=0)), profile_pitch(g.sum(axis=1))
+    return reconcile(px, py, g.shape)
+
+
+def reconcile(px: GridPitch, py: GridPitch, shape_hw: tuple[int, int],
+              tolerance: float = 0.15) -> tuple[GridPitch, GridPitch]:
+    """Make the two axes agree when one of them locked onto a multiple of the pitch.
+
+    Paper grids are square. If the two pitches differ by more than
+    `tolerance`, the larger one is usually a harmonic (3 or 5 mm read as
+    1 mm, e.g. where the minor lines are faint along one axis); both axes
+    then take the smaller pitch, provided it gives a sheet no larger than
+    about 600 mm.
+    """
+    a, b = px.px_per_mm, py.px_per_mm
+    if not (np.isfinite(a) and np.isfinite(b)) or abs(a / b - 1.0) <= tolerance:
+        return px, py
+    small = min(a, b)
+    if max(shape_hw) / small > 600.0:
+        return px, py
+    fix = GridPitch(float(small), min(px.confidence, py.confidence), px.has_minor and py.has_minor)
+    return (px if a == small else fix), (py if b == small else fix)

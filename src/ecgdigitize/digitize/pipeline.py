@@ -34,15 +34,14 @@ from .deskew import (
     quarter_turns,
     rotate_image,
     rotate_points,
-    upside_down_score,
 )
 from .gridscale import grid_scale
 from .labels import find_labels
 from .layout import BREAK_FRACTIONS, NameHit, match_layout
 from .load import DEFAULT_MAX_PIXELS, load_image
 from .result import Detected, LeadTrace, Result
-from .separate import remove_grid_lines, separate
-from .trace import Row, TracedRow, find_rows, trace_components, trace_row
+from .separate import ink_mask, remove_grid_lines, separate
+from .trace import Row, TracedRow, column_runs, find_rows, trace_components, trace_row
 
 __all__ = ["digitize", "WORKING_MAX_SIDE_PX"]
 
@@ -142,12 +141,12 @@ def _qrs_widths_mm(y: np.ndarray, base: float, pxmm_x: float, pxmm_y: float) -> 
 class _Sheet:
     """Working state of one orientation of the sheet."""
 
-    def __init__(self, ink: np.ndarray, grid: np.ndarray, rotation: Rotation, thr: float,
+    def __init__(self, ink: np.ndarray, mask: np.ndarray, grid: np.ndarray, rotation: Rotation,
                  grid_is_ink: bool) -> None:
         self.ink = ink
+        self.mask = mask
         self.grid = grid
         self.rotation = rotation
-        self.thr = thr
         self.grid_is_ink = grid_is_ink
 
     def turned(self) -> _Sheet:
@@ -156,8 +155,8 @@ class _Sheet:
         flip = np.array([[-1.0, 0.0, w - 1.0], [0.0, -1.0, h - 1.0]])
         r = self.rotation
         rot = Rotation(r.angle_deg + 180.0, _compose(flip, r.matrix), r.shape_in, r.shape_out)
-        return _Sheet(self.ink[::-1, ::-1].copy(), self.grid[::-1, ::-1].copy(), rot, self.thr,
-                      self.grid_is_ink)
+        return _Sheet(self.ink[::-1, ::-1].copy(), self.mask[::-1, ::-1].copy(),
+                      self.grid[::-1, ::-1].copy(), rot, self.grid_is_ink)
 
 
 def _row_start(tr: TracedRow, pulse: Pulse | None, pxmm_x: float) -> int:
@@ -192,16 +191,33 @@ def _row_end(tr: TracedRow, pulse: Pulse | None, pxmm_x: float) -> int:
     return tr.x0_px + int(last[-1]) if last.size else tr.x0_px + y.size - 1
 
 
+def _median_run_px(mask: np.ndarray) -> float:
+    """Median length of the vertical runs of a mask (about the pen width), in px."""
+    step = max(1, mask.shape[1] // 400)
+    _, tops, bottoms = column_runs(mask[:, ::step])
+    return float(np.median(bottoms - tops + 1)) if tops.size else 0.0
+
+
+def _is_ecg_row(tr: TracedRow, pxmm_y: float, min_range_mm: float = 0.5) -> bool:
+    """True if a traced row moves vertically by at least `min_range_mm` (robust range)."""
+    y = tr.y_px[np.isfinite(tr.y_px)]
+    if y.size < 10:
+        return False
+    lo, hi = np.percentile(y, [1, 99])
+    return (hi - lo) / pxmm_y >= min_range_mm
+
+
 def _extend_to_pulse(mask: np.ndarray, row: Row, pxmm_x: float, pxmm_y: float) -> None:
     """Widen a row's column range to a calibration pulse printed apart from the trace.
 
     Such a pulse is too narrow to count as a trace component. Within 16 mm of
-    either end of the row, a component standing on the baseline, 2.5-13 mm wide
-    and 3.5-25 mm tall, is taken as the pulse.
+    either end of the row, a component standing on the baseline (or hanging from
+    it, on a sheet upside down), 2.5-13 mm wide and 3.5-25 mm tall, is taken as
+    the pulse.
     """
     h, w = mask.shape
     ya = int(max(row.baseline_px - 26 * pxmm_y, 0))
-    yb = int(min(row.baseline_px + 1.5 * pxmm_y, h - 1)) + 1
+    yb = int(min(row.baseline_px + 26 * pxmm_y, h - 1)) + 1
     reach = int(16 * pxmm_x)
     for side in ("left", "right"):
         xa = max(row.x0_px - reach, 0) if side == "left" else row.x1_px + 1
@@ -212,9 +228,10 @@ def _extend_to_pulse(mask: np.ndarray, row: Row, pxmm_x: float, pxmm_y: float) -
         n, _, stats, _ = cv2.connectedComponentsWithStats(sub, connectivity=8)
         for k in range(1, n):
             x, y, cw, ch = stats[k, :4]
-            foot = ya + y + ch - 1
+            ends = (ya + y, ya + y + ch - 1)
+            on_base = min(abs(e - row.baseline_px) for e in ends) <= 1.5 * pxmm_y
             if (2.5 * pxmm_x <= cw <= 13 * pxmm_x and 3.5 * pxmm_y <= ch <= 25 * pxmm_y
-                    and abs(foot - row.baseline_px) <= 1.5 * pxmm_y):
+                    and on_base):
                 if side == "left":
                     row.x0_px = min(row.x0_px, xa + int(x))
                 else:
@@ -321,16 +338,35 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
     if conf < 1.15:
         angle_t, conf_t = estimate_skew(sep.trace.astype(np.float32), max_angle_deg=10.0)
         angle = angle_t if conf_t > 1.15 else 0.0
-    ink, rot = rotate_image(sep.ink, angle)
-    if quarter_turns(ink > sep.ink_threshold):
-        angle += 90.0
-        ink, rot = rotate_image(sep.ink, angle)
-    grid, _ = rotate_image(sep.grid, angle)
-    sheet = _Sheet(ink, grid, rot, sep.ink_threshold, sep.grid_is_ink)
-    del sep
+    def upright(a: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, Rotation]:
+        # The mask is thresholded before rotating and rotated without interpolation: an
+        # interpolated one-pixel stroke would fall apart below the threshold.
+        ink_r, rotation = rotate_image(sep.ink, a)
+        mask_r, _ = rotate_image(sep.trace.astype(np.uint8), a, interpolation=cv2.INTER_NEAREST)
+        grid_r, _ = rotate_image(sep.grid, a)
+        plain = ink_r > sep.ink_threshold
+        # Thick strokes: the plain threshold of the interpolated ink keeps their edges where
+        # the sub-pixel edge model expects them. Strokes a pixel or two thin would break
+        # apart: hysteresis and the nearest-neighbour mask keep them whole.
+        if _median_run_px(plain) <= 2.0:
+            plain = ink_mask(ink_r, sep.ink_threshold) | (mask_r > 0)
+        return ink_r, plain, grid_r, rotation
+
+    ink, mask, grid, rot = upright(angle)
     lap("deskew")
 
-    px, py = grid_scale(sheet.grid)
+    px, py = grid_scale(grid)
+    # A sheet turned by a quarter: its trace rows run along y. Judge it on the ink without
+    # grid lines, then turn and swap the axes.
+    if sep.grid_is_ink and np.isfinite(px.px_per_mm) and np.isfinite(py.px_per_mm):
+        mask = remove_grid_lines(mask, px.px_per_mm, py.px_per_mm)
+    if quarter_turns(mask):
+        angle += 90.0
+        px, py = py, px
+        ink, mask, grid, rot = upright(angle)
+        if sep.grid_is_ink and np.isfinite(px.px_per_mm) and np.isfinite(py.px_per_mm):
+            mask = remove_grid_lines(mask, px.px_per_mm, py.px_per_mm)
+    sheet = _Sheet(ink, mask, grid, rot, sep.grid_is_ink)
     scale_source = "grid"
     pxmm_x, pxmm_y = px.px_per_mm, py.px_per_mm
     if not (np.isfinite(pxmm_x) and np.isfinite(pxmm_y)):
@@ -378,9 +414,7 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
                 layouts_extra: dict[str, Layout] | None, warnings: list[str],
                 timings: dict[str, float]) -> dict:
     t_start = time.perf_counter()
-    mask = sheet.ink > sheet.thr
-    if sheet.grid_is_ink and np.isfinite(pxmm_x):
-        mask = remove_grid_lines(mask, pxmm_x, pxmm_y)
+    mask = sheet.mask
     est = pxmm_x if np.isfinite(pxmm_x) else max(sheet.ink.shape) / 280.0
     comps = trace_components(mask, est)
     rows = find_rows(comps, pxmm_y if np.isfinite(pxmm_y) else est)
@@ -389,6 +423,12 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
     for r in rows:
         _extend_to_pulse(mask, r, est, pxmm_y if np.isfinite(pxmm_y) else est)
     traced = [trace_row(mask, sheet.ink, r) for r in rows]
+    # A straight line (left-over grid, a frame, a ruled line) is not a row of ECG.
+    keep = [_is_ecg_row(tr, pxmm_y if np.isfinite(pxmm_y) else est) for tr in traced]
+    rows = [r for r, k in zip(rows, keep, strict=True) if k]
+    traced = [t for t, k in zip(traced, keep, strict=True) if k]
+    if not rows:
+        raise NotAnEcgError("no ECG trace rows found (only straight lines)")
     timings["trace"] = time.perf_counter() - t_start
     t_cal = time.perf_counter()
 
@@ -409,8 +449,9 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
     bases = [_mode(tr.y_px) for tr in traced]
     pulses = [find_pulse(tr.y_px, b, pxmm_x, pxmm_y) for tr, b in zip(traced, bases, strict=True)]
     found = [p for p in pulses if p is not None]
-    flip = (not found) and upside_down_score([tr.y_px for tr in traced]) > 0.8
-    # A pulse hanging down from the baseline also shows an upside-down sheet.
+    # A calibration pulse hanging down from the baseline shows an upside-down sheet. (The
+    # skewness of the traces is no evidence: leads with deep S waves skew the same way.)
+    flip = False
     if not found:
         inverted = [find_pulse(2 * b - tr.y_px, b, pxmm_x, pxmm_y)
                     for tr, b in zip(traced, bases, strict=True)]

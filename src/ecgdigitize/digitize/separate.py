@@ -28,7 +28,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["Separation", "separate", "paper_level", "remove_grid_lines"]
+#: Fraction of the ink threshold above which a pixel next to strong ink is trace.
+HYSTERESIS_LOW = 0.6
+
+__all__ = ["Separation", "separate", "ink_mask", "paper_level", "remove_grid_lines"]
 
 
 @dataclass
@@ -88,6 +91,29 @@ def _otsu(values: np.ndarray, bins: int = 128) -> float:
     return float(edges[int(np.argmax(between)) + 1])
 
 
+def ink_mask(ink: np.ndarray, threshold: float) -> np.ndarray:
+    """Pen-ink mask with hysteresis.
+
+    Pixels above `threshold` are ink; so are pixels above
+    ``HYSTERESIS_LOW * threshold`` that touch them (thin or downscaled strokes
+    have anti-aliased pixels below the threshold).
+
+    Parameters
+    ----------
+    ink : ndarray, shape (H, W), float
+        Ink coverage in [0, 1].
+    threshold : float
+        Threshold on `ink`.
+
+    Returns
+    -------
+    ndarray, shape (H, W), bool
+    """
+    strong = (ink > threshold).astype(np.uint8)
+    near = cv2.dilate(strong, np.ones((3, 3), np.uint8)) > 0
+    return near & (ink > HYSTERESIS_LOW * threshold)
+
+
 def separate(image: np.ndarray) -> Separation:
     """Separate pen ink from grid and paper in an RGB image.
 
@@ -121,7 +147,7 @@ def separate(image: np.ndarray) -> Separation:
         sample = sample[:: sample.size // 200_000 + 1]
     thr = _otsu(sample) if sample.size else 0.5
     thr = float(np.clip(thr, 0.4, 0.7))
-    trace = ink > thr
+    trace = ink_mask(ink, thr)
     grid_is_ink = chromatic < 0.3
     grid = marked if grid_is_ink else np.where(trace, 0.0, marked)
     return Separation(ink=ink.astype(np.float32), trace=trace, grid=grid.astype(np.float32),

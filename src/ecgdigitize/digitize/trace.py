@@ -102,15 +102,20 @@ def trace_components(mask: np.ndarray, px_per_mm: float, min_width_mm: float = 2
     -------
     ndarray, shape (H, W), bool
     """
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    # Bridge gaps as wide as a grid line (a thin trace printed under the grid, faint
+    # anti-aliased strokes) before labelling.
+    k = 2 * max(int(round(0.25 * px_per_mm)), 1) + 1
+    bridged = cv2.dilate(mask.astype(np.uint8), np.ones((k, k), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(bridged, connectivity=8)
     if n <= 1:
         return np.zeros_like(mask, bool)
     w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
     # A trace is wide and sparse; a solid wedge of scene at a corner is wide but filled.
-    fill = stats[:, cv2.CC_STAT_AREA] / np.maximum(w * h, 1)
+    inked = np.bincount(labels[mask], minlength=n)
+    fill = inked / np.maximum(w * h, 1)
     keep = (w >= min_width_mm * px_per_mm) & (fill < 0.3)
     keep[0] = False
-    return keep[labels]
+    return keep[labels] & mask
 
 
 def find_rows(traces: np.ndarray, px_per_mm_y: float, min_pitch_mm: float = 5.0) -> list[Row]:
@@ -193,7 +198,7 @@ def _subpixel_edges(ink: np.ndarray, cols: np.ndarray, tops: np.ndarray, bottoms
 
 def trace_row(mask: np.ndarray, ink: np.ndarray, row: Row, x0: int | None = None,
               x1: int | None = None, baseline_weight: float = 0.02,
-              max_gap_fill_px: int = 3) -> TracedRow:
+              max_gap_fill_px: int = 4) -> TracedRow:
     """Follow the trace of one row, column by column.
 
     Parameters
