@@ -159,36 +159,28 @@ class _Sheet:
                       self.grid[::-1, ::-1].copy(), rot, self.grid_is_ink)
 
 
-def _row_start(tr: TracedRow, pulse: Pulse | None, pxmm_x: float) -> int:
-    """Column (image px) of the first trace sample of a row, after a left pulse."""
-    y = tr.y_px
-    ok = np.isfinite(y)
+def _row_start(tr: TracedRow, row: Row, pulse: Pulse | None) -> int:
+    """Column (image px) of the first trace sample of a row.
+
+    The row's wide trace component starts there; a calibration pulse printed apart
+    from the trace is not part of it. Where the pulse runs into the trace, the
+    trace starts after the pulse's falling edge.
+    """
+    start = row.trace_x0_px
     if pulse is not None and pulse.side == "left":
-        i = pulse.x_end_px + 1
-        # A printed pulse ends with a short foot and often a gap before the trace.
-        gap = np.flatnonzero(~ok[i: i + int(6 * pxmm_x)])
-        if gap.size:
-            after = np.flatnonzero(ok[i + gap[0]:])
-            if after.size:
-                return tr.x0_px + i + gap[0] + int(after[0])
-        return tr.x0_px + i
-    first = np.flatnonzero(ok)
-    return tr.x0_px + int(first[0]) if first.size else tr.x0_px
+        start = max(start, tr.x0_px + pulse.x_end_px + 1)
+    finite = np.flatnonzero(np.isfinite(tr.y_px[max(start - tr.x0_px, 0):]))
+    return start + (int(finite[0]) if finite.size else 0)
 
 
-def _row_end(tr: TracedRow, pulse: Pulse | None, pxmm_x: float) -> int:
-    y = tr.y_px
-    ok = np.isfinite(y)
+def _row_end(tr: TracedRow, row: Row, pulse: Pulse | None) -> int:
+    """Column (image px) of the last trace sample of a row (before a right pulse)."""
+    end = row.trace_x1_px
     if pulse is not None and pulse.side == "right":
-        i = pulse.x_start_px - 1
-        gap = np.flatnonzero(~ok[max(i - int(6 * pxmm_x), 0): i + 1][::-1])
-        if gap.size:
-            before = np.flatnonzero(ok[: i - gap[0] + 1])
-            if before.size:
-                return tr.x0_px + int(before[-1])
-        return tr.x0_px + i
-    last = np.flatnonzero(ok)
-    return tr.x0_px + int(last[-1]) if last.size else tr.x0_px + y.size - 1
+        end = min(end, tr.x0_px + pulse.x_start_px - 1)
+    y = tr.y_px[: max(end - tr.x0_px + 1, 0)]
+    finite = np.flatnonzero(np.isfinite(y))
+    return tr.x0_px + int(finite[-1]) if finite.size else end
 
 
 def _median_run_px(mask: np.ndarray) -> float:
@@ -495,9 +487,9 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
             bases[i] = p.base_px
 
     # Time origin and row width, shared by all rows (robust to a row that starts late).
-    pairs = list(zip(traced, pulses, strict=True))
-    starts = np.array([_row_start(tr, p, pxmm_x) for tr, p in pairs], float)
-    ends = np.array([_row_end(tr, p, pxmm_x) for tr, p in pairs], float)
+    triples = list(zip(traced, rows, pulses, strict=True))
+    starts = np.array([_row_start(tr, r, p) for tr, r, p in triples], float)
+    ends = np.array([_row_end(tr, r, p) for tr, r, p in triples], float)
     radius = float(np.median([tr.pen_radius_px for tr in traced]))
     t0 = float(np.median(starts)) + max(radius - 0.5, 0.0)
     x_end = float(np.median(ends)) - max(radius - 0.5, 0.0)

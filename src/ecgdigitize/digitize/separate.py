@@ -174,7 +174,7 @@ def _line_positions(count: np.ndarray, pitch_px: float, min_frac: float) -> np.n
         if score > best_score:
             best, best_score = ph, score
     dist = np.abs(((idx - best + pitch_px / 2) % pitch_px) - pitch_px / 2)
-    near = dist <= max(0.25 * pitch_px, 1.0)
+    near = dist <= 1.0 + 0.05 * pitch_px
     high = float(np.percentile(count[near], 90)) if near.any() else 0.0
     return near & (count >= min_frac * max(high, 1.0))
 

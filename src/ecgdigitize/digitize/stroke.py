@@ -144,4 +144,15 @@ def stroke_centre_morph(top_edge: np.ndarray, bottom_edge: np.ndarray, radius_px
     # Where the disk is wider than the inked stretch (ends of a segment), fall back to the mid.
     bad = ~np.isfinite(out)
     out[bad] = 0.5 * (top[bad] + bottom[bad])
+    # The apex of a peak narrower than the (estimated) pen is cut by the opening: there the
+    # centre is one radius inside the extreme edge (the rule of stroke_centre).
+    r = max(float(radius_px), 0.5)
+    k = int(np.ceil(r)) + 1
+    win_top = _erode(np.where(ok, top, np.inf), np.zeros(2 * k + 1))
+    win_bot = _dilate(np.where(ok, bottom, -np.inf), np.zeros(2 * k + 1))
+    wide = (bottom - top) > 2.0 * r + 1.0
+    peak = ok & wide & (top <= win_top)
+    trough = ok & wide & (bottom >= win_bot) & ~peak
+    out[peak] = np.minimum(out[peak], top[peak] + r)
+    out[trough] = np.maximum(out[trough], bottom[trough] - r)
     return np.where(ok, out, np.nan)

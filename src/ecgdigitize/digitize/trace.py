@@ -48,7 +48,10 @@ class Row:
     top_px, bottom_px : int
         Band searched for this row's trace, px (up to the neighbouring baselines).
     x0_px, x1_px : int
-        First and last column with trace ink, px.
+        First and last column to follow, px (the trace, widened to a separate
+        calibration pulse by the pipeline).
+    trace_x0_px, trace_x1_px : int
+        First and last column of the row's wide trace components, px.
     """
 
     baseline_px: float
@@ -56,6 +59,14 @@ class Row:
     bottom_px: int
     x0_px: int
     x1_px: int
+    trace_x0_px: int = -1
+    trace_x1_px: int = -1
+
+    def __post_init__(self) -> None:
+        if self.trace_x0_px < 0:
+            self.trace_x0_px = self.x0_px
+        if self.trace_x1_px < 0:
+            self.trace_x1_px = self.x1_px
 
 
 @dataclass
@@ -229,13 +240,19 @@ def trace_row(mask: np.ndarray, ink: np.ndarray, row: Row, x0: int | None = None
     band = mask[y0:y1, x0:x1 + 1]
     n = band.shape[1]
     cols, tops, bottoms = column_runs(band)
+    # A run across nearly the whole band (from one neighbouring baseline to the other) is a
+    # vertical line (grid, border), never this row's trace.
+    keep = (bottoms - tops + 1) < 0.9 * band.shape[0]
+    cols, tops, bottoms = cols[keep], tops[keep], bottoms[keep]
     y_out = np.full(n, np.nan)
     amb = np.zeros(n, bool)
     if cols.size == 0:
         return TracedRow(x0, y_out, amb, 0.5)
     base = row.baseline_px - y0
     starts = np.searchsorted(cols, np.arange(n + 1))
-    node = baseline_weight * np.abs((tops + bottoms) / 2.0 - base)
+    # Distance from the baseline to the nearest pixel of each run: a QRS spike rising from
+    # the baseline costs nothing more than the flat trace beside it.
+    node = baseline_weight * np.maximum(np.maximum(tops - base, base - bottoms), 0.0)
     cost = np.full(cols.size, np.inf)
     back = np.full(cols.size, -1, np.int64)
     prev: slice | None = None
