@@ -199,12 +199,24 @@ def column_runs(band: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _subpixel_edges(ink: np.ndarray, cols: np.ndarray, tops: np.ndarray, bottoms: np.ndarray,
                     core: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Continuous top and bottom edge (px) of each run from anti-aliased coverage.
+
+    Ink from a continuous edge ``e`` downwards covers pixel ``p`` (spanning
+    ``[p - 0.5, p + 0.5]``) by ``clip(p + 0.5 - e, 0, 1)``; the coverage of the
+    run's first pixel and of the one above it therefore add up to
+    ``top + 0.5 - e``, whatever pixel the edge falls in. Likewise at the bottom.
+    Coverage is ink normalised by the run's core value.
+    """
     h = ink.shape[0]
-    above = ink[np.clip(tops - 1, 0, h - 1), cols] / core
-    below = ink[np.clip(bottoms + 1, 0, h - 1), cols] / core
-    above = np.where(tops > 0, np.clip(above, 0, 1), 0.0)
-    below = np.where(bottoms < h - 1, np.clip(below, 0, 1), 0.0)
-    return tops - above, bottoms + below
+
+    def cov(rows: np.ndarray) -> np.ndarray:
+        inside = (rows >= 0) & (rows < h)
+        vals = ink[np.clip(rows, 0, h - 1), cols] / core
+        return np.where(inside, np.clip(vals, 0.0, 1.0), 0.0)
+
+    top_edge = tops + 0.5 - (cov(tops) + cov(tops - 1))
+    bottom_edge = bottoms - 0.5 + (cov(bottoms) + cov(bottoms + 1))
+    return top_edge, bottom_edge
 
 
 def trace_row(mask: np.ndarray, ink: np.ndarray, row: Row, x0: int | None = None,
@@ -290,13 +302,12 @@ def trace_row(mask: np.ndarray, ink: np.ndarray, row: Row, x0: int | None = None
     amb[c_cols] = below | above
     band_ink = ink[y0:y1, x0:x1 + 1]
     core = np.maximum(_run_max(band_ink, c_cols, tops[chosen], bottoms[chosen]), 0.2)
-    t, bt = _subpixel_edges(band_ink, c_cols, tops[chosen], bottoms[chosen], core)
-    # Continuous edges: half a pixel beyond the outermost pixel centres.
+    te, be = _subpixel_edges(band_ink, c_cols, tops[chosen], bottoms[chosen], core)
     top_edge = np.full(n, np.nan)
     bottom_edge = np.full(n, np.nan)
-    top_edge[c_cols] = t - 0.5
-    bottom_edge[c_cols] = bt + 0.5
-    extent = (bt - t + 1.0) / 2.0
+    top_edge[c_cols] = te
+    bottom_edge[c_cols] = be
+    extent = (be - te) / 2.0
     r = float(np.percentile(extent, 25)) if extent.size else 0.5
     if r >= THICK_PEN_RADIUS_PX:
         y_out = stroke_centre_morph(top_edge, bottom_edge, r) + y0
