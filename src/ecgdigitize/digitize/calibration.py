@@ -78,9 +78,9 @@ def snap_gain(height_mm: float, tolerance: float = 0.2) -> float | None:
 
 def _plateau(y: np.ndarray, base: float, px_per_mm_x: float, px_per_mm_y: float,
              from_left: bool) -> Pulse | None:
-    """Look for a pulse within the first (or last) 16 mm of a traced row."""
+    """Look for a pulse within the first (or last) 18 mm of a traced row."""
     n = y.size
-    span = int(16 * px_per_mm_x)
+    span = int(18 * px_per_mm_x)
     seg = y[:span] if from_left else y[::-1][:span]
     if seg.size < 4 * px_per_mm_x or np.isfinite(seg).sum() < 0.5 * seg.size:
         return None

@@ -190,13 +190,21 @@ def _median_run_px(mask: np.ndarray) -> float:
     return float(np.median(bottoms - tops + 1)) if tops.size else 0.0
 
 
-def _is_ecg_row(tr: TracedRow, pxmm_y: float, min_range_mm: float = 0.5) -> bool:
-    """True if a traced row moves vertically by at least `min_range_mm` (robust range)."""
+def _is_ecg_row(tr: TracedRow, pxmm_x: float, pxmm_y: float, min_range_mm: float = 0.2
+                ) -> bool:
+    """True unless a traced row is a straight line (left-over grid, a frame, a rule).
+
+    A nearly flat lead (e.g. a small aVL) still moves by a few tenths of a mm or
+    carries a calibration pulse; a line moves less than `min_range_mm` (robust
+    range) and has no pulse.
+    """
     y = tr.y_px[np.isfinite(tr.y_px)]
     if y.size < 10:
         return False
     lo, hi = np.percentile(y, [1, 99])
-    return (hi - lo) / pxmm_y >= min_range_mm
+    if (hi - lo) / pxmm_y >= min_range_mm:
+        return True
+    return find_pulse(tr.y_px, float(np.median(y)), pxmm_x, pxmm_y) is not None
 
 
 def _extend_to_pulse(mask: np.ndarray, row: Row, pxmm_x: float, pxmm_y: float) -> None:
@@ -204,7 +212,7 @@ def _extend_to_pulse(mask: np.ndarray, row: Row, pxmm_x: float, pxmm_y: float) -
 
     Such a pulse is too narrow to count as a trace component. Within 16 mm of
     either end of the row, a component standing on the baseline (or hanging from
-    it, on a sheet upside down), 2.5-13 mm wide and 3.5-25 mm tall, is taken as
+    it, on a sheet upside down), 2.5-16 mm wide and 3.5-25 mm tall, is taken as
     the pulse.
     """
     h, w = mask.shape
@@ -222,7 +230,7 @@ def _extend_to_pulse(mask: np.ndarray, row: Row, pxmm_x: float, pxmm_y: float) -
             x, y, cw, ch = stats[k, :4]
             ends = (ya + y, ya + y + ch - 1)
             on_base = min(abs(e - row.baseline_px) for e in ends) <= 1.5 * pxmm_y
-            if (2.5 * pxmm_x <= cw <= 13 * pxmm_x and 3.5 * pxmm_y <= ch <= 25 * pxmm_y
+            if (2.5 * pxmm_x <= cw <= 16 * pxmm_x and 3.5 * pxmm_y <= ch <= 25 * pxmm_y
                     and on_base):
                 if side == "left":
                     row.x0_px = min(row.x0_px, xa + int(x))
@@ -416,7 +424,7 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
         _extend_to_pulse(mask, r, est, pxmm_y if np.isfinite(pxmm_y) else est)
     traced = [trace_row(mask, sheet.ink, r) for r in rows]
     # A straight line (left-over grid, a frame, a ruled line) is not a row of ECG.
-    keep = [_is_ecg_row(tr, pxmm_y if np.isfinite(pxmm_y) else est) for tr in traced]
+    keep = [_is_ecg_row(tr, est, pxmm_y if np.isfinite(pxmm_y) else est) for tr in traced]
     rows = [r for r, k in zip(rows, keep, strict=True) if k]
     traced = [t for t, k in zip(traced, keep, strict=True) if k]
     if not rows:

@@ -121,10 +121,14 @@ def trace_components(mask: np.ndarray, px_per_mm: float, min_width_mm: float = 2
     if n <= 1:
         return np.zeros_like(mask, bool)
     w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
-    # A trace is wide and sparse; a solid wedge of scene at a corner is wide but filled.
+    # A solid wedge of scene at a corner of a rotated scan is wide but filled, and it
+    # touches the image border. (A flat trace is dense too, but lies inside.)
     inked = np.bincount(labels[mask], minlength=n)
     fill = inked / np.maximum(w * h, 1)
-    keep = (w >= min_width_mm * px_per_mm) & (fill < 0.3)
+    x0, y0 = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+    hh, ww = mask.shape
+    border = (x0 <= 0) | (y0 <= 0) | (x0 + w >= ww) | (y0 + h >= hh)
+    keep = (w >= min_width_mm * px_per_mm) & ~(border & (fill >= 0.3))
     keep[0] = False
     return keep[labels] & mask
 
