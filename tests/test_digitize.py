@@ -231,3 +231,17 @@ def test_package_is_callable(clean_sheet):
     image, _ = clean_sheet
     result = package(image, layout="3x4+1")
     assert result.detected.layout == "3x4+1"
+
+
+@pytest.mark.parametrize("render", [
+    {"layout": "12x1", "dpi": 120},                       # rows 14 mm apart, a flat aVL
+    {"grid_colour": "grey", "dpi": 150},                  # neutral grid lighter than the ink
+    {"grid_colour": "black", "dpi": 150, "calibration_pulse": "right"},
+])
+def test_digitize_layout_and_grid_variants(render):
+    image, gt = _sheet(rotation=0.6, **render)
+    result = digitize(image)
+    assert result.detected.layout == gt["layout"]
+    assert abs(result.detected.px_per_mm_x / gt["px_per_mm"] - 1) < 0.01
+    assert result.detected.gain_source == "pulse"
+    assert np.median(_score(result, gt)) > 8.0

@@ -147,9 +147,14 @@ def separate(image: np.ndarray) -> Separation:
         sample = sample[:: sample.size // 200_000 + 1]
     thr = _otsu(sample) if sample.size else 0.5
     thr = float(np.clip(thr, 0.4, 0.7))
-    trace = ink_mask(ink, thr)
     grid_is_ink = chromatic < 0.3
-    grid = marked if grid_is_ink else np.where(trace, 0.0, marked)
+    trace = ink_mask(ink, thr)
+    # Grid evidence leaves out pen ink (traces and text would mislead the period search),
+    # unless the grid itself is mostly ink (black grids, black-and-white scans): then
+    # every mark is evidence.
+    without_ink = np.where(trace, 0.0, marked)
+    kept = np.count_nonzero(without_ink > 0.12)
+    grid = without_ink if kept >= 0.5 * n_marks else marked
     return Separation(ink=ink.astype(np.float32), trace=trace, grid=grid.astype(np.float32),
                       grid_is_ink=grid_is_ink, ink_threshold=thr)
 

@@ -121,14 +121,16 @@ def trace_components(mask: np.ndarray, px_per_mm: float, min_width_mm: float = 2
     if n <= 1:
         return np.zeros_like(mask, bool)
     w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
-    # A solid wedge of scene at a corner of a rotated scan is wide but filled, and it
-    # touches the image border. (A flat trace is dense too, but lies inside.)
+    # A solid wedge of scene at a corner of a rotated scan is wide but filled: dense, and
+    # either at the image border or thicker on average than a pen. A flat trace is dense
+    # too, but only a pen width thick.
     inked = np.bincount(labels[mask], minlength=n)
     fill = inked / np.maximum(w * h, 1)
     x0, y0 = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
     hh, ww = mask.shape
     border = (x0 <= 0) | (y0 <= 0) | (x0 + w >= ww) | (y0 + h >= hh)
-    keep = (w >= min_width_mm * px_per_mm) & ~(border & (fill >= 0.3))
+    thick = inked / np.maximum(w, 1) > 0.6 * px_per_mm
+    keep = (w >= min_width_mm * px_per_mm) & ~((fill >= 0.3) & (border | thick))
     keep[0] = False
     return keep[labels] & mask
 
