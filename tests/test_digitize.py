@@ -245,3 +245,17 @@ def test_digitize_layout_and_grid_variants(render):
     assert abs(result.detected.px_per_mm_x / gt["px_per_mm"] - 1) < 0.01
     assert result.detected.gain_source == "pulse"
     assert np.median(_score(result, gt)) > 8.0
+
+
+def test_sheet_without_grid_takes_scale_from_the_pulse():
+    rng = np.random.default_rng(5)
+    spec = SheetSpec(render=RenderOptions(dpi=150))
+    sheet = generate_sheet(smooth_record(), spec, rng=rng, seed=5)
+    image = sheet.canvas.image.copy()
+    image[sheet.canvas.classes == 2] = 255          # paint the grid out
+    result = digitize(image)
+    det = result.detected
+    assert det.scale_source == "pulse"
+    assert abs(det.px_per_mm_x / sheet.groundtruth["px_per_mm"] - 1) < 0.03
+    assert any("calibration pulse" in w for w in result.warnings)
+    assert det.layout == "3x4+1"

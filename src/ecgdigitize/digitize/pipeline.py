@@ -45,6 +45,9 @@ from .trace import Row, TracedRow, column_runs, find_rows, trace_components, tra
 
 __all__ = ["digitize", "WORKING_MAX_SIDE_PX"]
 
+#: Least autocorrelation at the 5 mm lag, on both axes, for the grid to set the scale.
+MIN_GRID_CONFIDENCE = 0.15
+
 #: Images with a longer side are processed at this size (px); 600 dpi letter is 6600 px.
 WORKING_MAX_SIDE_PX = 4200
 
@@ -369,10 +372,10 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
     sheet = _Sheet(ink, mask, grid, rot, sep.grid_is_ink)
     scale_source = "grid"
     pxmm_x, pxmm_y = px.px_per_mm, py.px_per_mm
-    if not (np.isfinite(pxmm_x) and np.isfinite(pxmm_y)):
-        pxmm_x = pxmm_x if np.isfinite(pxmm_x) else pxmm_y
-        pxmm_y = pxmm_y if np.isfinite(pxmm_y) else pxmm_x
-    if not np.isfinite(pxmm_x) or min(px.confidence, py.confidence) < 0.05:
+    # A grid shows the same, clear period on both axes; traces alone can fake one axis.
+    grid_ok = (np.isfinite(pxmm_x) and np.isfinite(pxmm_y) and abs(pxmm_x / pxmm_y - 1) < 0.15
+               and min(px.confidence, py.confidence) >= MIN_GRID_CONFIDENCE)
+    if not grid_ok:
         if dpi is not None:
             pxmm_x = pxmm_y = dpi * scale / MM_PER_INCH
             scale_source = "dpi"
@@ -434,16 +437,17 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
 
     # Baselines and calibration pulses.
     if not np.isfinite(pxmm_x):
-        # No grid: measure the pulse in px, then take its height as 10 mm (1 mV at 10 mm/mV).
+        # No grid: find the pulse with a scale guessed from the image width (a sheet is about
+        # 280 mm wide), then take its height as 1 mV at the assumed gain.
         heights = []
         for tr in traced:
             base = _mode(tr.y_px)
-            p = find_pulse(tr.y_px, base, 1.0, 1.0)
+            p = find_pulse(tr.y_px, base, est, est)
             if p is not None:
                 heights.append(p.height_mm)
         if not heights:
             raise NotAnEcgError("no grid and no calibration pulse: the scale cannot be found")
-        pxmm_x = pxmm_y = float(np.median(heights)) / (gain_opt or 10.0)
+        pxmm_x = pxmm_y = float(np.median(heights)) * est / (gain_opt or 10.0)
         warnings.append("no grid found: scale taken from the calibration pulse, assuming "
                         f"{gain_opt or 10.0:g} mm/mV")
     bases = [_mode(tr.y_px) for tr in traced]
