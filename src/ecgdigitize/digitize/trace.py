@@ -226,8 +226,9 @@ def _subpixel_edges(ink: np.ndarray, cols: np.ndarray, tops: np.ndarray, bottoms
 
 
 def trace_row(mask: np.ndarray, ink: np.ndarray, row: Row, x0: int | None = None,
-              x1: int | None = None, baseline_weight: float = 0.02,
-              max_gap_fill_px: int = 4) -> TracedRow:
+              x1: int | None = None, baseline_weight: float = 0.005,
+              neighbour_weight: float = 0.1,
+              max_gap_fill_px: int = 4, skip_cost: float = 2.0) -> TracedRow:
     """Follow the trace of one row, column by column.
 
     Parameters
@@ -243,10 +244,16 @@ def trace_row(mask: np.ndarray, ink: np.ndarray, row: Row, x0: int | None = None
     baseline_weight : float
         Cost per px of distance from the baseline (relative to 1 per px of
         gap between consecutive runs); breaks ties towards the own row.
+    neighbour_weight : float
+        Cost per px by which a run is nearer to a neighbouring baseline than
+        to this row's.
     max_gap_fill_px : int
         Gaps of at most this many columns between read columns are filled by
         linear interpolation (grid-line removal and separator ticks leave
         such holes); longer ones stay NaN.
+    skip_cost : float
+        Cost of leaving a column that has ink unread (in px of gap): the
+        trace may skip columns where only other rows' ink is present.
 
     Returns
     -------
@@ -269,33 +276,52 @@ def trace_row(mask: np.ndarray, ink: np.ndarray, row: Row, x0: int | None = None
     base = row.baseline_px - y0
     starts = np.searchsorted(cols, np.arange(n + 1))
     # Distance from the baseline to the nearest pixel of each run: a QRS spike rising from
-    # the baseline costs nothing more than the flat trace beside it.
-    node = baseline_weight * np.maximum(np.maximum(tops - base, base - bottoms), 0.0)
-    cost = np.full(cols.size, np.inf)
-    back = np.full(cols.size, -1, np.int64)
-    prev: slice | None = None
+    # the baseline costs nothing more than the flat trace beside it. A run nearer to a
+    # neighbouring row's baseline (the band's edges lie next to them) than to this one's
+    # is probably the neighbour's trace and costs more.
+    d_own = np.maximum(np.maximum(tops - base, base - bottoms), 0.0)
+    centre = (tops + bottoms) / 2.0
+    d_nb = np.minimum(centre, (y1 - y0 - 1) - centre)
+    node = baseline_weight * d_own + neighbour_weight * np.maximum(d_own - d_nb, 0.0)
+    # Viterbi over the runs of each column. Besides its runs, every column has a "skip"
+    # state that keeps the position of its best predecessor at a cost of `skip_cost`: where
+    # this row's trace has a gap, skipping is cheaper than a detour along a neighbour's.
+    state_back: list[int] = []
+    state_run: list[int] = []
+    ft = fb = fc = fid = None          # frontier: geometry, cost and id of the live states
     for c in range(n):
         a, b = starts[c], starts[c + 1]
         if a == b:
             continue
-        if prev is None:
-            cost[a:b] = node[a:b]
-        else:
-            pt, pb, pc = tops[prev], bottoms[prev], cost[prev]
-            gap = np.maximum(np.maximum(tops[a:b][None, :] - pb[:, None],
-                                        pt[:, None] - bottoms[a:b][None, :]) - 1, 0)
-            total = pc[:, None] + gap
-            k = np.argmin(total, axis=0)
-            cost[a:b] = total[k, np.arange(b - a)] + node[a:b]
-            back[a:b] = prev.start + k
-        prev = slice(a, b)
-    # Backtrack from the cheapest run in the last inked column.
-    assert prev is not None
-    idx = prev.start + int(np.argmin(cost[prev]))
+        t, bt, nd = tops[a:b], bottoms[a:b], node[a:b]
+        ids = np.arange(len(state_run), len(state_run) + (b - a))
+        if ft is None:
+            cost_c = nd.astype(float)
+            state_back += [-1] * (b - a)
+            state_run += list(range(a, b))
+            ft, fb, fc, fid = t.astype(float), bt.astype(float), cost_c, ids
+            continue
+        gap = np.maximum(np.maximum(t[None, :] - fb[:, None], ft[:, None] - bt[None, :]) - 1, 0)
+        total = fc[:, None] + gap
+        k = np.argmin(total, axis=0)
+        cost_c = total[k, np.arange(b - a)] + nd
+        state_back += list(fid[k])
+        state_run += list(range(a, b))
+        best = int(np.argmin(fc))
+        skip_id = len(state_run)
+        state_back.append(int(fid[best]))
+        state_run.append(-1)
+        ft = np.append(t.astype(float), ft[best])
+        fb = np.append(bt.astype(float), fb[best])
+        fc = np.append(cost_c, fc[best] + skip_cost)
+        fid = np.append(ids, skip_id)
+    assert fid is not None
+    node_id = int(fid[int(np.argmin(fc))])
     chosen = []
-    while idx >= 0:
-        chosen.append(idx)
-        idx = back[idx]
+    while node_id >= 0:
+        if state_run[node_id] >= 0:
+            chosen.append(state_run[node_id])
+        node_id = state_back[node_id]
     chosen = np.array(chosen[::-1])
     c_cols = cols[chosen]
     # Ambiguity: another run in the same column within a few pen widths of the chosen one
