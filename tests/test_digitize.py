@@ -169,7 +169,7 @@ def test_digitize_a_clean_sheet(clean_sheet):
     result = digitize(image)
     det = result.detected
     assert det.layout == "3x4+1"
-    assert det.speed_mm_s == 25.0 and det.speed_source == "pulse"
+    assert det.speed_mm_s == 25.0 and det.speed_source == "printed"   # the settings line
     assert det.gain_mm_mv == 10.0 and det.gain_source == "pulse"
     assert abs(det.px_per_mm_x / gt["px_per_mm"] - 1) < 0.01
     assert abs(det.rotation_deg - 1.3) < 0.1

@@ -6,7 +6,8 @@ Stages (each in its own module of :mod:`ecgdigitize.digitize`):
 2. :mod:`~.separate` splits pen ink from grid and paper;
 3. :mod:`~.deskew` undoes the rotation of the grid and turns the sheet upright;
 4. :mod:`~.gridscale` measures px per mm on each axis;
-5. :mod:`~.calibration` finds the 1 mV pulse, the gain and the paper speed;
+5. :mod:`~.calibration` finds the 1 mV pulse, the gain and the paper speed, and
+   :mod:`~.settings_text` reads the printed "25 mm/s 10 mm/mV";
 6. :mod:`~.labels` and :mod:`~.layout` read the printed lead names and
    choose the layout;
 7. :mod:`~.trace` finds the rows and follows each trace;
@@ -41,6 +42,7 @@ from .layout import BREAK_FRACTIONS, NameHit, match_layout
 from .load import DEFAULT_MAX_PIXELS, load_image
 from .result import Detected, LeadTrace, Result
 from .separate import ink_mask, remove_grid_lines, separate
+from .settings_text import PrintedSettings, read_printed_settings
 from .trace import Row, TracedRow, column_runs, find_rows, trace_components, trace_row
 
 __all__ = ["digitize", "WORKING_MAX_SIDE_PX"]
@@ -184,6 +186,25 @@ def _row_end(tr: TracedRow, row: Row, pulse: Pulse | None) -> int:
     y = tr.y_px[: max(end - tr.x0_px + 1, 0)]
     finite = np.flatnonzero(np.isfinite(y))
     return tr.x0_px + int(finite[-1]) if finite.size else end
+
+
+def _mask_has_grid(mask: np.ndarray, pxmm_x: float, pxmm_y: float) -> bool:
+    """True if the ink mask itself holds the grid (its lines repeat with the grid pitch).
+
+    A neutral grid lighter than the ink threshold stays out of the mask; removing
+    "grid lines" from such a mask would only cut thin traces.
+    """
+    if not (np.isfinite(pxmm_x) and np.isfinite(pxmm_y)):
+        return False
+    for profile, pitch in ((mask.sum(axis=0), pxmm_x), (mask.sum(axis=1), pxmm_y)):
+        p = profile.astype(float) - profile.mean()
+        lag = int(round(5 * pitch))
+        if lag >= p.size // 2:
+            return False
+        ac = float(np.dot(p[:-lag], p[lag:])) / max(float(np.dot(p, p)), 1e-12)
+        if ac < 0.3:
+            return False
+    return True
 
 
 def _median_run_px(mask: np.ndarray) -> float:
@@ -361,13 +382,14 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
     px, py = grid_scale(grid)
     # A sheet turned by a quarter: its trace rows run along y. Judge it on the ink without
     # grid lines, then turn and swap the axes.
-    if sep.grid_is_ink and np.isfinite(px.px_per_mm) and np.isfinite(py.px_per_mm):
+    grid_in_mask = sep.grid_is_ink and _mask_has_grid(mask, px.px_per_mm, py.px_per_mm)
+    if grid_in_mask:
         mask = remove_grid_lines(mask, px.px_per_mm, py.px_per_mm)
     if quarter_turns(mask):
         angle += 90.0
         px, py = py, px
         ink, mask, grid, rot = upright(angle)
-        if sep.grid_is_ink and np.isfinite(px.px_per_mm) and np.isfinite(py.px_per_mm):
+        if grid_in_mask:
             mask = remove_grid_lines(mask, px.px_per_mm, py.px_per_mm)
     sheet = _Sheet(ink, mask, grid, rot, sep.grid_is_ink)
     scale_source = "grid"
@@ -395,6 +417,8 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
         break
     assert result is not None
     det: Detected = result["detected"]
+    # The stages ran on a copy downscaled by `scale`: report the input image's scale.
+    det.px_per_mm_x, det.px_per_mm_y = det.px_per_mm_x / scale, det.px_per_mm_y / scale
     det.rotation_deg = float(((sheet.rotation.angle_deg + 180.0) % 360.0) - 180.0)
     det.upside_down = abs(abs(det.rotation_deg) - 180.0) < 45.0
 
@@ -464,19 +488,32 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
 
     det = Detected(px_per_mm_x=float(pxmm_x), px_per_mm_y=float(pxmm_y),
                    scale_source=scale_source)
+    pulse_speeds = [p.speed_mm_s for p in found if p.speed_mm_s is not None]
+    # The printed settings line ("25 mm/s 10 mm/mV") is read only where the pulse leaves
+    # something open: it states the speed outright, and stands in for a missing pulse's gain.
+    printed = PrintedSettings(None, None, 0.0, None)
+    if (speed_opt is None) or (gain_opt is None and not found):
+        printed = read_printed_settings(mask, pxmm_x)
     if gain_opt is not None:
         det.gain_mm_mv, det.gain_source = gain_opt, "option"
     elif found:
         gains = [p.gain_mm_mv for p in found]
         det.gain_mm_mv = float(max(set(gains), key=gains.count))
         det.gain_source = "pulse"
+        if printed.gain_mm_mv is not None and printed.gain_mm_mv != det.gain_mm_mv:
+            warnings.append(f"printed gain {printed.gain_mm_mv:g} mm/mV disagrees with the "
+                            f"calibration pulse ({det.gain_mm_mv:g} mm/mV); the pulse is used")
+    elif printed.gain_mm_mv is not None:
+        det.gain_mm_mv, det.gain_source = printed.gain_mm_mv, "printed"
     else:
         det.gain_mm_mv, det.gain_source = 10.0, "assumed"
-        warnings.append("no calibration pulse: gain assumed to be 10 mm/mV")
+        warnings.append("no calibration pulse or printed gain: gain assumed to be 10 mm/mV")
     if speed_opt is not None:
         det.speed_mm_s, det.speed_source = speed_opt, "option"
+    elif printed.speed_mm_s is not None:
+        det.speed_mm_s, det.speed_source = printed.speed_mm_s, "printed"
     else:
-        speeds = [p.speed_mm_s for p in found if p.speed_mm_s is not None]
+        speeds = pulse_speeds
         if speeds:
             det.speed_mm_s = float(max(set(speeds), key=speeds.count))
             det.speed_source = "pulse"

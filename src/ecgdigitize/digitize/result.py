@@ -66,13 +66,13 @@ class Detected:
     speed_mm_s : float
         Paper speed in mm/s.
     speed_source : str
-        ``option``, ``pulse``, ``qrs-width`` or ``assumed``.
+        ``option``, ``printed``, ``pulse``, ``qrs-width`` or ``assumed``.
     gain_mm_mv : float
         Gain in mm/mV.
     gain_source : str
-        ``option``, ``pulse`` or ``assumed``.
+        ``option``, ``pulse``, ``printed`` or ``assumed``.
     px_per_mm_x, px_per_mm_y : float
-        Scale of the deskewed image on each axis, in px/mm.
+        Scale of the input image along the sheet's (deskewed) axes, in px/mm.
     scale_source : str
         ``grid``, ``pulse``, ``dpi`` or ``assumed``.
     rotation_deg : float
