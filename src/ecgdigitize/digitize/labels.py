@@ -9,30 +9,40 @@ Method
 ------
 1. **Characters.** Connected components of the ink mask whose height fits
    printed text (cap height about 1.5-7 mm) are kept; traces, which span
-   many mm, are dropped. Smaller marks (the dash of ``-aVR``, dots) are
+   many mm, are set aside. Smaller marks (the dash of ``-aVR``, dots) are
    kept as attachments of neighbouring characters.
-2. **Words.** Characters are chained into words left to right when they
-   overlap vertically and the gap between them is below about one
-   character height.
-3. **Reading.** Each character of a word is normalised (padded to a square
+2. **Text touching a trace.** Where a trace component has more than one
+   vertical run in a column, something touches it. Around such places the
+   trace is followed column by column (dynamic programming over the runs,
+   paying for jumps and bends) and erased; strokes it cut are bridged again
+   and what is left becomes extra components. Names read from them must be
+   more confident, may not be stroke-only, and a decisive last character
+   that touched the trace is not trusted where losing ink turns one name
+   into another (``R`` -> ``F``, ``4`` -> ``1``, ``6`` -> ``5``).
+3. **Words.** Characters are chained into words left to right when they
+   share rows and the gap between them is below about one character height.
+4. **Reading.** Each character of a word is normalised (padded to a square
    and stretched to a square, both 16 x 16 and blurred) and compared by
    normalised correlation with templates of the whole printable alphabet,
-   rendered from many fonts: every OpenCV Hershey face, upright and italic,
-   at several stroke weights, and Pillow's built-in scalable sans-serif font
-   (regular, emboldened, slanted), each at a small and a large size. Reading
-   header letters as what they are, instead of forcing them onto the nearest
-   lead-name letter, is what keeps header text from being read as names.
-   Character heights and vertical positions relative to the word's cap
-   height separate ``a``/``A``, ``v``/``V`` and ``-``/``_``. Class scores
-   become probabilities with a softmax that includes a reject class; the
-   probability of a lead name is the product over its characters. Letters
-   that touch are split at thin columns (never into bare strokes), and words
-   whose aspect ratio does not fit the name are rejected.
-4. **Checks.** A name that is the truncation of another (``I`` of ``II``,
-   ``II`` of ``III``, ``aVR`` of ``-aVR``) is dropped when a large component
-   (a trace) touches the place of the missing character. Stroke-only words
-   (``I``, ``II``, ``III``, the shape of column separators and pulse edges)
-   must have the cap height of the sheet's other labels when there are some.
+   rendered at first use from many fonts: every OpenCV Hershey face, upright
+   and italic, at several stroke weights, Pillow's built-in scalable
+   sans-serif font (regular, emboldened, slanted) at a small and a large
+   size, and drawn slab-serif ``I`` and ``1``. Reading header letters as what
+   they are, instead of forcing them onto the nearest lead-name letter, keeps
+   header text from being read as names. Character heights and vertical
+   positions relative to the word's cap height separate ``a``/``A``,
+   ``v``/``V`` and ``-``/``_``. Class scores become probabilities with a
+   softmax that includes a reject class; the probability of a name is the
+   product over its characters. Touching letters are split at thin columns
+   (never into bare strokes); words whose aspect ratio does not fit the name
+   are rejected.
+5. **Checks.** A name that is the truncation of another (``I`` of ``II``,
+   ``II`` of ``III``, ``aVR`` of ``-aVR``) is dropped when a trace holds the
+   missing character's place. Stroke-only names (``I``, ``II``, ``III``: the
+   shape of separator ticks and of pieces of a broken trace) need strokes of
+   equal height, width and pitch, and must line up (row or column) with the
+   sheet's other names and share their cap height; on a sheet without other
+   names they need clear space above and below, and at most four are kept.
 """
 
 from __future__ import annotations
@@ -45,6 +55,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 __all__ = ["LabelHit", "LEAD_LABELS", "read_label", "find_labels"]
 
@@ -60,6 +72,9 @@ _STROKE_NAMES = ("I", "II", "III")
 # Names that lose a character to become another name: name -> sides ('l', 'r') where
 # the missing character would be.
 _TRUNCATIONS = {"I": "lr", "II": "lr", "aVR": "l"}
+# Names whose last character is what remains of another name's when ink is lost
+# (R -> F, 4 -> 1, 6 -> 5): not trusted when that character touched a peeled trace.
+_FRAGILE = ("aVF", "V1", "V5")
 
 # Characters the classifier knows. 'l' and '|' are drawn like 'I' in most
 # fonts and are read as 'I'.
@@ -82,8 +97,13 @@ _DUPLICATE_CORR = 0.98     # templates closer than this to a kept one are droppe
 _MIN_CAP_MM, _MAX_CAP_MM = 1.5, 7.0
 _MAX_GAP = 1.0             # largest gap inside a word, in character heights
 _BAR_HEIGHT_TOL = 0.22     # allowed relative cap-height deviation of stroke-only words
+_MAX_UNANCHORED_STROKES = 4  # stroke-only names kept on a sheet without other names
+_BEND_COST = 0.2          # trace following: cost per px of change in run-edge slope
 _PEELED_MIN_CONFIDENCE = 0.6  # least confidence of a name that needed a trace peeled off
-_TRUNCATION_REACH = 0.75   # how far beside a word a missing stroke is looked for (caps)
+_ANCHOR_CONFIDENCE = 0.5   # least confidence of a name that stroke-only names line up with
+_STROKE_CLEARANCE = 0.15  # free space above and below a stroke-only word (caps)
+_SWALLOWED_COVER = 0.6     # share of a word's rows a trace band must cover to hide a stroke
+_TRUNCATION_REACH = 0.35   # gap (caps) beside a lone stroke where a swallowed one is looked for
 
 
 @dataclass
@@ -233,6 +253,34 @@ def _font_variants() -> list[tuple[_Renderer, int, int]]:
     return variants
 
 
+def _serif_glyphs(cap: int = 28) -> list[tuple[str, np.ndarray]]:
+    """Slab-serif ``I`` and ``1`` (Verdana, Tahoma, Times style), which no template font has.
+
+    ``I`` is an I-beam (serifs may sit off-centre after thresholding); ``1`` is a
+    stem with a flag to the upper left and a foot serif.
+    """
+    out = []
+    for stem in (3, 5, 7):
+        for reach in (0.12, 0.2, 0.28):
+            ext = max(1, int(round(reach * cap)))
+            t = max(2, stem - 2)
+            for shift in (-2, 0, 2):
+                glyph = np.zeros((cap, stem + 2 * ext + 4), np.uint8)
+                x = 2 + ext + shift
+                glyph[:, x:x + stem] = 1
+                glyph[:t, 2:2 + stem + 2 * ext] = 1
+                glyph[-t:, 2:2 + stem + 2 * ext] = 1
+                out.append(("I", glyph.astype(bool)))
+            glyph = np.zeros((cap, stem + 2 * ext + int(0.35 * cap) + 4), np.uint8)
+            x = glyph.shape[1] - 2 - ext - stem
+            glyph[:, x:x + stem] = 1
+            cv2.line(glyph, (x + stem // 2, stem // 2), (x - int(0.22 * cap), int(0.22 * cap)), 1,
+                     max(2, int(0.7 * stem)))
+            glyph[-t:, x - ext:x + stem + ext] = 1
+            out.append(("1", glyph.astype(bool)))
+    return [(ch, g[:, g.any(axis=0)]) for ch, g in out]
+
+
 @lru_cache(maxsize=1)
 def _templates() -> _Templates:
     """Render the template bank (once per process)."""
@@ -260,7 +308,15 @@ def _templates() -> _Templates:
                 box = _bbox(render(spelling))
                 if box is not None:
                     aspect[name].append((box[2] - box[0]) / max(box[3] - box[1], 1))
+    for ch, glyph in _serif_glyphs():
+        feats.append(_normalise(glyph))
+        classes.append(_CLASS_INDEX[ch])
+        rel_h.append(1.0)
+        rel_c.append(0.5)
+        pieces.append(1)
     ranges = {name: (min(v) * 0.7, max(v) * 1.35) for name, v in aspect.items()}
+    for name, widest in (("I", 0.75), ("II", 1.8), ("III", 2.8)):  # slab serifs
+        ranges[name] = (ranges[name][0], max(ranges[name][1], widest))
     feats_a = np.asarray(feats, np.float32)
     classes_a = np.asarray(classes, np.int32)
     rel_h_a = np.asarray(rel_h, np.float32)
@@ -329,7 +385,8 @@ def _characters(patch: np.ndarray) -> list[_Glyph]:
                 p[4] = p[4] + c[4]
                 continue
         merged.append(c)
-    return [_Glyph(x0, y0, x1, y1, np.isin(lab[y0:y1, x0:x1], ids), len(ids))
+    return [_Glyph(x0, y0, x1, y1, (lab[y0:y1, x0:x1] == ids[0]) if len(ids) == 1
+                   else np.isin(lab[y0:y1, x0:x1], ids), len(ids))
             for x0, y0, x1, y1, ids in merged]
 
 
@@ -378,6 +435,7 @@ class _Word:
     readings: list[tuple[tuple[int, ...], int]]   # (glyph indices, number of cuts)
     cap: int                                      # cap height in px
     aspect: float                                 # width / cap height
+    origin: tuple[int, int]                       # (x, y) of the word's ink in the patch
 
 
 def _prepare(patch: np.ndarray) -> _Word | None:
@@ -410,7 +468,7 @@ def _prepare(patch: np.ndarray) -> _Word | None:
         idx = tuple(i for alt in combo for i in alt[0])
         if len(idx) <= 4:
             readings.append((idx, sum(alt[1] for alt in combo)))
-    return _Word(glyphs, readings, cap, (x1 - x0) / cap)
+    return _Word(glyphs, readings, cap, (x1 - x0) / cap, (x0, y0))
 
 
 def _class_probabilities(words: list[_Word]) -> np.ndarray:
@@ -425,7 +483,11 @@ def _class_probabilities(words: list[_Word]) -> np.ndarray:
             rel_c.append(((g.y0 + g.y1) / 2 - (base - w.cap)) / w.cap)
             pieces.append(min(g.pieces, 3))
     rh = np.maximum(np.asarray(rel_h, np.float32), 1e-3)
-    scores = np.einsum("ik,jk->ij", np.stack(feats), tpl.features, optimize=False)
+    feats_a = np.stack(feats)
+    if len(feats_a) >= 256:  # BLAS (multi-threaded) pays off for large batches only
+        scores = feats_a @ tpl.features.T
+    else:
+        scores = np.einsum("ik,jk->ij", feats_a, tpl.features, optimize=False)
     scores -= _HEIGHT_WEIGHT * np.abs(np.log(rh[:, None] / tpl.rel_height[None, :]))
     scores -= _CENTRE_WEIGHT * np.abs(np.asarray(rel_c, np.float32)[:, None]
                                       - tpl.rel_centre[None, :])
@@ -440,10 +502,10 @@ def _class_probabilities(words: list[_Word]) -> np.ndarray:
     return p
 
 
-def _decode(word: _Word, probs: np.ndarray) -> tuple[str | None, float]:
-    """Most probable lead name of a word from its glyph class probabilities."""
+def _decode(word: _Word, probs: np.ndarray) -> tuple[str | None, float, tuple[int, ...]]:
+    """Most probable lead name of a word, its probability and the glyphs read."""
     ranges = _templates().word_aspect
-    best, best_p = None, 0.0
+    best, best_p, best_idx = None, 0.0, ()
     for idx, n_cuts in word.readings:
         n = len(idx)
         rows = probs[list(idx)]
@@ -457,23 +519,24 @@ def _decode(word: _Word, probs: np.ndarray) -> tuple[str | None, float]:
                 cls = [_CLASS_INDEX[ch] for ch in spelling]
                 p = float(np.prod(rows[np.arange(n), cls])) * _CUT_FACTOR ** n_cuts
                 if p > best_p:
-                    best, best_p = name, p
+                    best, best_p, best_idx = name, p, idx
     if best is None or best_p < _MIN_PROBABILITY:
-        return None, 0.0
-    return best, best_p
+        return None, 0.0, ()
+    return best, best_p, best_idx
 
 
-def _read_words(words: list[_Word | None]) -> list[tuple[str | None, float]]:
-    """Read many words with one template comparison."""
+def _read_words(words: list[_Word | None]
+                ) -> list[tuple[str | None, float, tuple[int, ...]]]:
+    """Read many words with one template comparison: (name, probability, glyphs read)."""
     valid = [w for w in words if w is not None]
     if not valid:
-        return [(None, 0.0)] * len(words)
+        return [(None, 0.0, ())] * len(words)
     probs = _class_probabilities(valid)
-    out = []
+    out: list[tuple[str | None, float, tuple[int, ...]]] = []
     k = 0
     for w in words:
         if w is None:
-            out.append((None, 0.0))
+            out.append((None, 0.0, ()))
             continue
         n = len(w.glyphs)
         out.append(_decode(w, probs[k:k + n]))
@@ -502,7 +565,8 @@ def read_label(patch: np.ndarray) -> tuple[str | None, float]:
     patch = np.asarray(patch)
     if patch.ndim != 2:
         raise ValueError("patch must be a 2-D mask")
-    return _read_words([_prepare(patch.astype(bool))])[0]
+    name, p, _ = _read_words([_prepare(patch.astype(bool))])[0]
+    return name, p
 
 
 # --------------------------------------------------------------------------------------------
@@ -510,62 +574,86 @@ def read_label(patch: np.ndarray) -> tuple[str | None, float]:
 # --------------------------------------------------------------------------------------------
 
 def _group_words(stats: np.ndarray, seeds: np.ndarray, extras: np.ndarray
-                 ) -> list[list[int]]:
-    """Chain character components into words (lists of component labels)."""
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Chain character components into words: (component labels, word of each, is seed).
+
+    Two components join when they share rows (by half the smaller height)
+    and the gap between them is at most `_MAX_GAP` times the taller one's
+    height, or when they overlap in columns and nearly touch vertically (the
+    dot of an ``i``, a broken stroke). Extras (dashes, dots) only join seeds.
+    """
     ids = np.concatenate([seeds, extras])
     is_seed = np.concatenate([np.ones(seeds.size, bool), np.zeros(extras.size, bool)])
+    order = np.argsort(stats[ids, cv2.CC_STAT_LEFT], kind="stable")
+    ids, is_seed = ids[order], is_seed[order]
     x0 = stats[ids, cv2.CC_STAT_LEFT].astype(float)
     y0 = stats[ids, cv2.CC_STAT_TOP].astype(float)
     x1 = x0 + stats[ids, cv2.CC_STAT_WIDTH]
     y1 = y0 + stats[ids, cv2.CC_STAT_HEIGHT]
     h = y1 - y0
-    order = np.argsort(x0, kind="stable")
-    xs = x0[order]
-    parent = list(range(ids.size))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    n = ids.size
     max_h = float(h[is_seed].max())
     reach = x1 + _MAX_GAP * np.where(is_seed, h, max_h)
-    stops = np.searchsorted(xs, reach, side="right")
-    for pos, a in enumerate(order):
-        for b in order[pos + 1:stops[a]]:
-            if not (is_seed[a] or is_seed[b]):
-                continue
-            href = max(h[a], h[b])
-            gap = max(x0[a], x0[b]) - min(x1[a], x1[b])
-            if gap > _MAX_GAP * href:
-                continue
-            v_overlap = min(y1[a], y1[b]) - max(y0[a], y0[b])
-            if gap > 0:  # side by side: must share rows
-                ok = v_overlap > 0 and v_overlap >= 0.5 * min(h[a], h[b])
-            else:        # overlapping columns: dots, broken strokes, italics
-                ok = v_overlap > -0.4 * href
-            if ok:
-                ra, rb = find(int(a)), find(int(b))
-                if ra != rb:
-                    parent[rb] = ra
-    words: dict[int, list[int]] = {}
-    for k in range(ids.size):
-        words.setdefault(find(k), []).append(k)
-    return [[int(ids[m]) for m in members] for members in words.values()
-            if is_seed[members].any()]
+    counts = np.maximum(np.searchsorted(x0, reach, side="right") - np.arange(1, n + 1), 0)
+    a = np.repeat(np.arange(n), counts)
+    b = a + 1 + np.arange(a.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    href = np.maximum(h[a], h[b])
+    gap = np.maximum(x0[a], x0[b]) - np.minimum(x1[a], x1[b])
+    v_overlap = np.minimum(y1[a], y1[b]) - np.maximum(y0[a], y0[b])
+    side_by_side = (gap > 0) & (v_overlap > 0) & (v_overlap >= 0.5 * np.minimum(h[a], h[b]))
+    stacked = (gap <= 0) & (v_overlap > -0.4 * href)
+    ok = (is_seed[a] | is_seed[b]) & (gap <= _MAX_GAP * href) & (side_by_side | stacked)
+    graph = coo_matrix((np.ones(int(ok.sum()), np.int8), (a[ok], b[ok])), shape=(n, n))
+    _, word = connected_components(graph, directed=False)
+    return ids, word, is_seed
+
+
+def _stroke_layout(word: np.ndarray) -> tuple[int, int]:
+    """(width, pitch) in px of the strokes of a stroke-only word patch (pitch 0 if one stroke)."""
+    cols = word.any(axis=0)
+    d = np.diff(np.r_[0, cols.view(np.int8), 0])
+    starts, stops = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    width = int((stops - starts).max())
+    pitch = int(round(float(np.median(np.diff(starts))))) if starts.size > 1 else 0
+    return width, pitch
+
+
+def _swallowed_stroke(zone: np.ndarray, top: int, bottom: int, width: int) -> bool:
+    """True if `zone` (trace mask) holds a band `width` columns wide over the word's rows.
+
+    Such a band is either a stroke of the word merged into a trace or a
+    steep trace stroke (a QRS complex) right where a stroke would be; the
+    two cannot be told apart, so both count.
+    """
+    for x in range(0, max(zone.shape[1] - width + 1, 1)):
+        if zone[top:bottom, x:x + width].any(axis=1).mean() >= _SWALLOWED_COVER:
+            return True
+    return False
 
 
 def _truncated(name: str, box: tuple[int, int, int, int], lab: np.ndarray,
-               large: np.ndarray) -> bool:
+               swallowing: np.ndarray, word: np.ndarray) -> bool:
     """True if a trace may have swallowed a character of the word.
 
-    ``III`` with its third stroke merged into a trace reads as ``II``, and
-    ``-aVR`` whose dash touches a trace as ``aVR``. For stroke names, a large
-    component with a vertical run of about the word's height that starts at
-    its top row or ends at its bottom row, within about one stroke spacing
-    beside the word, is such a swallowed stroke (a trace passing by runs
-    past); for ``aVR``, any large component where the dash would be.
+    ``III`` with a stroke merged into a trace reads as ``II``, and ``-aVR``
+    whose dash touches a trace as ``aVR``. For stroke names, a band of trace
+    ink as wide as a stroke and covering the word's rows, between the
+    strokes or where a further stroke would be (one stroke pitch beside the
+    word), may be such a swallowed stroke; for ``aVR``, a flat horizontal
+    piece of trace where the dash would be.
+
+    Parameters
+    ----------
+    name : str
+        Name read.
+    box : tuple of int
+        Word box (x0, y0, x1, y1) in px.
+    lab : ndarray
+        Component labels of the sheet.
+    swallowing : ndarray of bool
+        Per component label: may it have swallowed a character (traces)?
+    word : ndarray of bool
+        The word's own pixels inside `box`.
     """
     sides = _TRUNCATIONS.get(name, "")
     if not sides:
@@ -574,39 +662,107 @@ def _truncated(name: str, box: tuple[int, int, int, int], lab: np.ndarray,
     cap = y1 - y0
     height, width = lab.shape
     if name not in _STROKE_NAMES:  # the dash of -aVR, at about mid height, left of the 'a'
-        zone = lab[y0 + int(0.4 * cap):y1 - int(0.15 * cap), max(x0 - int(0.7 * cap), 0):x0]
-        return bool(zone.size and large[zone].any())
-    reach = int(np.ceil(_TRUNCATION_REACH * cap))
-    tol = max(2, int(round(0.12 * cap)))
-    ya, yb = max(y0 - cap // 2, 0), min(y1 + cap // 2, height)
-    spans = []
-    if "l" in sides:
-        spans.append((max(x0 - reach, 0), x0))
-    if "r" in sides:
-        spans.append((x1, min(x1 + reach, width)))
-    for xa, xb in spans:
-        if xb <= xa:
-            continue
-        zone = large[lab[ya:yb, xa:xb]]
+        zone = swallowing[lab[y0 + int(0.4 * cap):y1 - int(0.15 * cap),
+                              max(x0 - int(0.7 * cap), 0):x0]]
         if not zone.any():
-            continue
-        for runs in _column_runs(zone):
+            return False
+        # A dash is horizontal: a row of pixels whose vertical extent is small
+        # (a QRS stroke passing by is a vertical band, not a dash).
+        flat = np.zeros_like(zone)
+        for c, runs in enumerate(_column_runs(zone)):
             for a, b in runs:
-                if a == 0 or b == zone.shape[0] or b - a > 1.25 * cap:
-                    continue  # a trace running past, not a stroke of the word's height
-                if abs(ya + a - y0) <= tol or abs(ya + b - y1) <= tol:
-                    return True
+                if b - a <= 0.25 * cap:
+                    flat[a:b, c] = True
+        return any(b - a >= 0.2 * cap for runs in _column_runs(flat.T) for a, b in runs)
+    stroke_w, pitch = _stroke_layout(word)
+    tol = max(2, int(round(0.15 * cap)))
+    if pitch:
+        gap_lo, gap_hi = pitch - stroke_w - tol, pitch - stroke_w + tol
+    else:
+        gap_lo, gap_hi = 0, int(np.ceil(_TRUNCATION_REACH * cap))
+    ya, yb = max(y0 - cap // 2, 0), min(y1 + cap // 2, height)
+    spans = [(x0, x1)]  # between the strokes
+    if "l" in sides:
+        spans.append((max(x0 - gap_hi - stroke_w, 0), max(x0 - max(gap_lo, 0), 0)))
+    if "r" in sides:
+        spans.append((min(x1 + max(gap_lo, 0), width), min(x1 + gap_hi + stroke_w, width)))
+    for xa, xb in spans:
+        if xb - xa < 1:
+            continue
+        zone = swallowing[lab[ya:yb, xa:xb]]
+        if zone.any() and _swallowed_stroke(zone, y0 - ya, y1 - ya, min(stroke_w, xb - xa)):
+            return True
     return False
 
 
-def _check_strokes(hits: list[LabelHit]) -> list[LabelHit]:
-    """Drop stroke-only words whose cap height disagrees with the sheet's other labels."""
-    others = [hit.box_px[3] - hit.box_px[1] for hit in hits if hit.name not in _STROKE_NAMES]
-    if len(others) < 2:
+def _plausible_strokes(name: str, box: tuple[int, int, int, int], word: np.ndarray,
+                       lab: np.ndarray) -> tuple[bool, bool]:
+    """Whether a stroke-only word looks printed rather than like pieces of a broken trace.
+
+    Returns (shape, clear). Printed ``II``/``III`` strokes share their top and
+    bottom rows, width and pitch (shape). A printed name usually stands clear
+    of other ink just above and below, whereas a fragment of a broken trace
+    continues a little beyond its ends (clear).
+    """
+    x0, y0, x1, y1 = box
+    cap = y1 - y0
+    tol = max(2, int(round(0.1 * cap)))
+    n, _, st, _ = cv2.connectedComponentsWithStats(word.view(np.uint8), connectivity=8)
+    strokes = sorted((st[i] for i in range(1, n) if st[i, cv2.CC_STAT_HEIGHT] >= 0.5 * cap),
+                     key=lambda r: r[0])
+    if len(strokes) != len(name):
+        return False, False
+    tops = [r[1] for r in strokes]
+    bottoms = [r[1] + r[3] for r in strokes]
+    widths = [r[2] for r in strokes]
+    if max(tops) - min(tops) > tol or max(bottoms) - min(bottoms) > tol:
+        return False, False
+    if max(widths) > 1.6 * min(widths) + 1:
+        return False, False
+    if len(strokes) == 3:
+        gaps = [strokes[i + 1][0] - strokes[i][0] for i in range(2)]
+        if abs(gaps[1] - gaps[0]) > tol:
+            return False, False
+    clear = max(2, int(round(_STROKE_CLEARANCE * cap)))
+    xa, xb = max(x0 - clear, 0), min(x1 + clear, lab.shape[1])
+    above = lab[max(y0 - clear, 0):y0, xa:xb]
+    below = lab[y1:y1 + clear, xa:xb]
+    return True, not (above.any() or below.any())
+
+
+def _check_strokes(hits: list[LabelHit], clear: set[int]) -> list[LabelHit]:
+    """Keep stroke-only names (I, II, III) that fit the sheet's other labels.
+
+    A bare stroke is also what a piece of a broken trace looks like, so when
+    the sheet has at least two other names read with confidence 0.5 or more,
+    a stroke name must have their cap height and share a row (top edge) or a
+    column (left edge) with one of them, or share a column with a stroke name
+    that shares a row. Without such names, only stroke names with clear space
+    above and below (`clear`: ids of those hits) are kept, and none if there
+    are more than a sheet prints (4).
+    """
+    others = [hit for hit in hits if hit.name not in _STROKE_NAMES]
+    strokes = [hit for hit in hits if hit.name in _STROKE_NAMES]
+    if not strokes:
         return hits
-    ref = float(np.median(others))
-    return [hit for hit in hits if hit.name not in _STROKE_NAMES
-            or abs((hit.box_px[3] - hit.box_px[1]) / ref - 1.0) <= _BAR_HEIGHT_TOL]
+    anchors = [hit for hit in others if hit.confidence >= _ANCHOR_CONFIDENCE]
+    if len(anchors) < 2:
+        strokes = [hit for hit in strokes if id(hit) in clear]
+        return others + (strokes if len(strokes) <= _MAX_UNANCHORED_STROKES else [])
+    cap = float(np.median([hit.box_px[3] - hit.box_px[1] for hit in anchors]))
+
+    def same_row(a: LabelHit, b: LabelHit) -> bool:
+        return abs(a.box_px[1] - b.box_px[1]) <= 0.3 * cap
+
+    def same_column(a: LabelHit, b: LabelHit) -> bool:
+        return abs(a.box_px[0] - b.box_px[0]) <= 0.6 * cap
+
+    sized = [hit for hit in strokes
+             if abs((hit.box_px[3] - hit.box_px[1]) / cap - 1.0) <= _BAR_HEIGHT_TOL]
+    in_row = [hit for hit in sized if any(same_row(hit, o) for o in anchors)]
+    kept = [hit for hit in sized if hit in in_row
+            or any(same_column(hit, o) for o in anchors + in_row if o is not hit)]
+    return others + kept
 
 
 def _column_runs(sub: np.ndarray) -> list[list[tuple[int, int]]]:
@@ -627,28 +783,33 @@ def _trace_path(runs: list[list[tuple[int, int]]]) -> list[int]:
 
     Dynamic programming over columns: the trace is the one structure that
     crosses the whole window; a path pays for vertical jumps between the runs
-    of neighbouring columns and, a little, for long runs (text merged with it).
+    of neighbouring columns and for bends (changes of the slope of the run
+    edges).
     """
     n = len(runs)
     back: list[list[int]] = []
     cost: list[float] = []
+    slope: list[tuple[int, int]] = []
     prev: list[tuple[int, int]] = []
     for c in range(n):
         cur = runs[c]
-        new_cost, new_back = [], []
+        new_cost, new_back, new_slope = [], [], []
         for a, b in cur:
-            best, arg = 0.0, -1
+            best, arg, sl = 0.0, -1, (0, 0)
             if prev:
                 best = np.inf
                 for k, (pa, pb) in enumerate(prev):
-                    v = cost[k] + max(0, a - pb, pa - b)
+                    sa, sb = slope[k]
+                    bend = abs(a - pa - sa) + abs(b - pb - sb)
+                    v = cost[k] + max(0, a - pb, pa - b) + _BEND_COST * min(bend, 20)
                     if v < best:
-                        best, arg = v, k
-            new_cost.append(best + 0.02 * (b - a))
+                        best, arg, sl = v, k, (a - pa, b - pb)
+            new_cost.append(best)
             new_back.append(arg)
+            new_slope.append(sl)
         back.append(new_back)
         if cur:
-            cost, prev = new_cost, cur
+            cost, prev, slope = new_cost, cur, new_slope
     path = [-1] * n
     k = int(np.argmin(cost)) if cost else -1
     for c in range(n - 1, -1, -1):
@@ -659,6 +820,18 @@ def _trace_path(runs: list[list[tuple[int, int]]]) -> list[int]:
         path[c] = k
         k = back[c][k]
     return path
+
+
+def _trace_pixels(chosen: list[tuple[int, int] | None], shape: tuple[int, int]
+                  ) -> tuple[np.ndarray, float]:
+    """Mask of the runs a followed trace path takes, and the pen width (median run, px)."""
+    erased = np.zeros(shape, bool)
+    lengths = []
+    for c, run in enumerate(chosen):
+        if run is not None:
+            erased[run[0]:run[1], c] = True
+            lengths.append(run[1] - run[0])
+    return erased, float(np.median(lengths)) if lengths else 1.0
 
 
 def _fill_gaps(residual: np.ndarray, erased: np.ndarray, max_len: int) -> np.ndarray:
@@ -676,8 +849,8 @@ def _fill_gaps(residual: np.ndarray, erased: np.ndarray, max_len: int) -> np.nda
     return out
 
 
-def _peel_traces(lab: np.ndarray, stats: np.ndarray, large: np.ndarray, px_per_mm: float
-                 ) -> tuple[np.ndarray, int]:
+def _peel_traces(mask: np.ndarray, lab: np.ndarray, stats: np.ndarray, large: np.ndarray,
+                 px_per_mm: float) -> tuple[np.ndarray, int]:
     """Separate text that touches traces.
 
     Columns where a large component has more than one vertical run hold
@@ -688,11 +861,10 @@ def _peel_traces(lab: np.ndarray, stats: np.ndarray, large: np.ndarray, px_per_m
     to `stats`, with the number of original components.
     """
     n0 = len(stats)
-    height, width = lab.shape
-    fg = lab > 0
-    starts = fg.copy()
-    starts[1:] &= ~fg[:-1]
-    ys, xs = np.nonzero(starts)
+    width = lab.shape[1]
+    # First pixel of every vertical run (row 0 holds no text worth reading).
+    ys, xs = np.nonzero(np.greater(mask[1:], mask[:-1]))
+    ys += 1
     ids = lab[ys, xs]
     keep = large[ids]
     key = ids[keep].astype(np.int64) * width + xs[keep]
@@ -721,17 +893,11 @@ def _peel_traces(lab: np.ndarray, stats: np.ndarray, large: np.ndarray, px_per_m
         sub = view == cid
         runs = _column_runs(sub)
         path = _trace_path(runs)
-        erased = np.zeros_like(sub)
-        lengths = []
-        for c, k in enumerate(path):
-            if k >= 0:
-                a, b = runs[c][k]
-                erased[a:b, c] = True
-                lengths.append(b - a)
+        chosen = [runs[c][k] if k >= 0 else None for c, k in enumerate(path)]
+        erased, pen = _trace_pixels(chosen, sub.shape)
         residual = sub & ~erased
         if not residual.any():
             continue
-        pen = float(np.median(lengths)) if lengths else 1.0
         max_len = int(np.ceil(3 * pen)) + 3
         residual = _fill_gaps(residual, erased, max_len)
         residual = _fill_gaps(residual.T, erased.T, max_len).T
@@ -758,18 +924,30 @@ def _words_to_read(stats: np.ndarray, seeds: np.ndarray, extras: np.ndarray, lab
     members_out: list[list[int]] = []
     if seeds.size == 0:
         return boxes, prepared, members_out
-    for members in _group_words(stats, seeds, extras):
-        mx0 = stats[members, cv2.CC_STAT_LEFT]
-        my0 = stats[members, cv2.CC_STAT_TOP]
-        x0, y0 = int(mx0.min()), int(my0.min())
-        x1 = int((mx0 + stats[members, cv2.CC_STAT_WIDTH]).max())
-        y1 = int((my0 + stats[members, cv2.CC_STAT_HEIGHT]).max())
-        cap = y1 - y0
-        if not min_cap <= cap <= max_cap or x1 - x0 > 6 * cap:
-            continue
+    ids, word, is_seed = _group_words(stats, seeds, extras)
+    order = np.argsort(word, kind="stable")
+    ids, word, is_seed = ids[order], word[order], is_seed[order]
+    starts = np.flatnonzero(np.r_[True, word[1:] != word[:-1]])
+    gx0 = np.minimum.reduceat(stats[ids, cv2.CC_STAT_LEFT], starts)
+    gy0 = np.minimum.reduceat(stats[ids, cv2.CC_STAT_TOP], starts)
+    gx1 = np.maximum.reduceat(stats[ids, cv2.CC_STAT_LEFT] + stats[ids, cv2.CC_STAT_WIDTH],
+                              starts)
+    gy1 = np.maximum.reduceat(stats[ids, cv2.CC_STAT_TOP] + stats[ids, cv2.CC_STAT_HEIGHT],
+                              starts)
+    cap = gy1 - gy0
+    lo = min(v[0] for v in _templates().word_aspect.values())
+    hi = max(v[1] for v in _templates().word_aspect.values())
+    ok = ((cap >= min_cap) & (cap <= max_cap) & (gx1 - gx0 >= lo * cap)
+          & (gx1 - gx0 <= hi * cap) & np.logical_or.reduceat(is_seed, starts))
+    ends = np.r_[starts[1:], ids.size]
+    word_of = np.full(len(stats), -1, np.int64)
+    for k in np.flatnonzero(ok):
+        members = ids[starts[k]:ends[k]]
+        x0, y0, x1, y1 = int(gx0[k]), int(gy0[k]), int(gx1[k]), int(gy1[k])
+        word_of[members] = k
         boxes.append((x0, y0, x1, y1))
-        prepared.append(_prepare(np.isin(lab[y0:y1, x0:x1], members)))
-        members_out.append(members)
+        prepared.append(_prepare(word_of[lab[y0:y1, x0:x1]] == k))
+        members_out.append([int(m) for m in members])
     return boxes, prepared, members_out
 
 
@@ -793,8 +971,10 @@ def find_labels(ink: np.ndarray, px_per_mm: float, min_confidence: float = 0.5
         Lead names read with at least `min_confidence`, sorted by the top and
         then the left edge of their boxes (px). Character-sized components
         (cap height about 1.5-7 mm) are grouped into words (gaps below about
-        one character height); large components such as traces are ignored,
-        so a name touching a trace is missed rather than misread.
+        one character height); large components such as traces are not read,
+        but text touching them is peeled off where that can be done safely
+        (see the module description). A name touching a trace is more often
+        missed than found; it is not meant to be misread.
 
     Raises
     ------
@@ -818,7 +998,7 @@ def find_labels(ink: np.ndarray, px_per_mm: float, min_confidence: float = 0.5
 
     large = is_large(stats)
     large[0] = False
-    stats, n0 = _peel_traces(lab, stats, large, px_per_mm)
+    stats, n0 = _peel_traces(mask, lab, stats, large, px_per_mm)
     large = np.r_[large, is_large(stats[n0:])]
     h = stats[:, cv2.CC_STAT_HEIGHT]
     area = stats[:, cv2.CC_STAT_AREA]
@@ -830,7 +1010,7 @@ def find_labels(ink: np.ndarray, px_per_mm: float, min_confidence: float = 0.5
     # Words of untouched components, then words that need a peeled component.
     plain = _words_to_read(stats, np.flatnonzero(is_seed & ~peeled),
                            np.flatnonzero(is_extra & ~peeled), lab, min_cap, max_cap)
-    boxes, prepared, _ = plain
+    boxes, prepared, members_all = plain
     n_plain = len(boxes)
     if n0 < len(stats):
         more = _words_to_read(stats, np.flatnonzero(is_seed), np.flatnonzero(is_extra), lab,
@@ -839,20 +1019,57 @@ def find_labels(ink: np.ndarray, px_per_mm: float, min_confidence: float = 0.5
             if peeled[members].any():
                 boxes.append(box)
                 prepared.append(word)
+                members_all.append(members)
     hits: list[LabelHit] = []
-    for k, (box, (name, conf)) in enumerate(zip(boxes, _read_words(prepared), strict=True)):
-        if name is None or conf < min_confidence or _truncated(name, box, lab, large):
+    swallowing = large | peeled  # peeled pieces were part of a trace
+    # The sheet-level checks use every name read with at least the default
+    # confidence, so that `min_confidence` only filters the result.
+    floor = min(min_confidence, _ANCHOR_CONFIDENCE)
+    clear: set[int] = set()
+    for k, (box, (name, conf, idx)) in enumerate(zip(boxes, _read_words(prepared),
+                                                       strict=True)):
+        if name is None or conf < floor:
             continue
+        word = np.isin(lab[box[1]:box[3], box[0]:box[2]], members_all[k])
+        if _truncated(name, box, lab, swallowing, word):
+            continue
+        is_clear = True
+        if name in _STROKE_NAMES:
+            shape_ok, is_clear = _plausible_strokes(name, box, word, lab)
+            if not shape_ok:
+                continue
         if k >= n_plain:
-            if name in _STROKE_NAMES or conf < max(min_confidence, _PEELED_MIN_CONFIDENCE):
+            if name in _STROKE_NAMES or conf < _PEELED_MIN_CONFIDENCE:
                 continue
             if any(_overlaps(box, hit.box_px) for hit in hits):
                 continue
-        hits.append(LabelHit(name, conf, (float(box[0]), float(box[1]), float(box[2]),
-                                          float(box[3]))))
-    hits = _check_strokes(hits)
+            w = prepared[k]
+            assert w is not None
+            if name in _FRAGILE and _damaged(w.glyphs[idx[-1]], (box[0] + w.origin[0],
+                                                                  box[1] + w.origin[1]),
+                                             lab, large):
+                continue
+        hit = LabelHit(name, conf, (float(box[0]), float(box[1]), float(box[2]), float(box[3])))
+        hits.append(hit)
+        if is_clear:
+            clear.add(id(hit))
+    hits = [hit for hit in _check_strokes(hits, clear) if hit.confidence >= min_confidence]
     hits.sort(key=lambda hit: (hit.box_px[1], hit.box_px[0]))
     return hits
+
+
+def _damaged(glyph: _Glyph, origin: tuple[int, int], lab: np.ndarray, large: np.ndarray
+             ) -> bool:
+    """True if a glyph touches a trace's pixels (part of it may have been peeled off)."""
+    gx0, gy0 = origin[0] + glyph.x0, origin[1] + glyph.y0
+    h, w = glyph.mask.shape
+    ya, xa = max(gy0 - 1, 0), max(gx0 - 1, 0)
+    yb, xb = min(gy0 + h + 1, lab.shape[0]), min(gx0 + w + 1, lab.shape[1])
+    grown = np.zeros((h + 2, w + 2), np.uint8)
+    grown[1:-1, 1:-1] = glyph.mask
+    grown = cv2.dilate(grown, np.ones((3, 3), np.uint8)).astype(bool)
+    grown = grown[ya - (gy0 - 1):yb - (gy0 - 1), xa - (gx0 - 1):xb - (gx0 - 1)]
+    return bool((large[lab[ya:yb, xa:xb]] & grown).any())
 
 
 def _overlaps(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
