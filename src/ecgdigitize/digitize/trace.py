@@ -286,42 +286,47 @@ def trace_row(mask: np.ndarray, ink: np.ndarray, row: Row, x0: int | None = None
     # Viterbi over the runs of each column. Besides its runs, every column has a "skip"
     # state that keeps the position of its best predecessor at a cost of `skip_cost`: where
     # this row's trace has a gap, skipping is cheaper than a detour along a neighbour's.
-    state_back: list[int] = []
-    state_run: list[int] = []
+    n_runs = cols.size
+    n_cols_inked = int(np.count_nonzero(np.diff(starts)))
+    # State ids: run i is state i; the skip state of the k-th inked column is n_runs + k.
+    state_back = np.full(n_runs + n_cols_inked, -1, np.int64)
     ft = fb = fc = fid = None          # frontier: geometry, cost and id of the live states
+    k_col = 0
     for c in range(n):
         a, b = starts[c], starts[c + 1]
         if a == b:
             continue
+        m = b - a
         t, bt, nd = tops[a:b], bottoms[a:b], node[a:b]
-        ids = np.arange(len(state_run), len(state_run) + (b - a))
         if ft is None:
-            cost_c = nd.astype(float)
-            state_back += [-1] * (b - a)
-            state_run += list(range(a, b))
-            ft, fb, fc, fid = t.astype(float), bt.astype(float), cost_c, ids
+            ft, fb, fc = t.astype(float), bt.astype(float), nd.astype(float)
+            fid = np.arange(a, b)
+            k_col += 1
             continue
         gap = np.maximum(np.maximum(t[None, :] - fb[:, None], ft[:, None] - bt[None, :]) - 1, 0)
         total = fc[:, None] + gap
         k = np.argmin(total, axis=0)
-        cost_c = total[k, np.arange(b - a)] + nd
-        state_back += list(fid[k])
-        state_run += list(range(a, b))
         best = int(np.argmin(fc))
-        skip_id = len(state_run)
-        state_back.append(int(fid[best]))
-        state_run.append(-1)
-        ft = np.append(t.astype(float), ft[best])
-        fb = np.append(bt.astype(float), fb[best])
-        fc = np.append(cost_c, fc[best] + skip_cost)
-        fid = np.append(ids, skip_id)
-    assert fid is not None
+        skip_id = n_runs + k_col
+        state_back[a:b] = fid[k]
+        state_back[skip_id] = fid[best]
+        new_t = np.empty(m + 1)
+        new_b = np.empty(m + 1)
+        new_c = np.empty(m + 1)
+        new_id = np.empty(m + 1, np.int64)
+        new_t[:m], new_t[m] = t, ft[best]
+        new_b[:m], new_b[m] = bt, fb[best]
+        new_c[:m], new_c[m] = total[k, np.arange(m)] + nd, fc[best] + skip_cost
+        new_id[:m], new_id[m] = np.arange(a, b), skip_id
+        ft, fb, fc, fid = new_t, new_b, new_c, new_id
+        k_col += 1
+    assert fid is not None and fc is not None
     node_id = int(fid[int(np.argmin(fc))])
     chosen = []
     while node_id >= 0:
-        if state_run[node_id] >= 0:
-            chosen.append(state_run[node_id])
-        node_id = state_back[node_id]
+        if node_id < n_runs:
+            chosen.append(node_id)
+        node_id = int(state_back[node_id])
     chosen = np.array(chosen[::-1])
     c_cols = cols[chosen]
     # Ambiguity: another run in the same column within a few pen widths of the chosen one
