@@ -228,7 +228,7 @@ def _subpixel_edges(ink: np.ndarray, cols: np.ndarray, tops: np.ndarray, bottoms
 def trace_row(mask: np.ndarray, ink: np.ndarray, row: Row, x0: int | None = None,
               x1: int | None = None, baseline_weight: float = 0.005,
               neighbour_weight: float = 0.1,
-              max_gap_fill_px: int = 4, skip_cost: float = 2.0) -> TracedRow:
+              max_gap_fill_px: int = 4, skip_cost: float = 6.0) -> TracedRow:
     """Follow the trace of one row, column by column.
 
     Parameters
