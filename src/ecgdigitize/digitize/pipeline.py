@@ -408,7 +408,11 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
     lap("gridscale")
 
     result = None
+    found_so_far = list(warnings)
     for attempt in range(2):
+        # Each reading starts from the warnings found so far, so a sheet read again after
+        # being turned does not report the first reading's findings.
+        warnings = list(found_so_far)
         result = _read_sheet(sheet, pxmm_x, pxmm_y, scale_source, layout, speed_opt, gain_opt,
                              fs, layouts_extra, warnings, timings)
         if attempt == 0 and result["flip"]:
@@ -429,7 +433,6 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
         x, y = rotate_points(inv, seg.x_px, seg.y_px)
         seg.x_px, seg.y_px = x / scale, y / scale
         traces.append(seg)
-    clock = time.perf_counter()
     timings["total"] = float(sum(v for k, v in timings.items()))
     return Result(signals=result["signals"], fs=float(fs), lead_names=list(STANDARD_LEADS),
                   quality=result["quality"], detected=det, traces=traces, timings_s=timings,

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from ..leads import STANDARD_LEADS
 from ..record import EcgRecord
 
 __all__ = ["LeadTrace", "Detected", "Result"]
@@ -178,6 +177,3 @@ class Result:
             "warnings": list(self.warnings),
         }
 
-
-#: Column order of :attr:`Result.signals`.
-RESULT_LEADS: tuple[str, ...] = STANDARD_LEADS
