@@ -32,6 +32,7 @@ import numpy as np
 from ..digitize.result import Result
 from ..errors import OptionError, OutputError, RecordError
 from .atomic import write_text_atomic
+from .jsonable import to_jsonable
 from .wfdbio import write_record
 
 __all__ = [
@@ -144,21 +145,6 @@ def describe_result(result: Result) -> str:
     return (f"layout {d.layout}, {d.speed_mm_s:g} mm/s ({d.speed_source}), "
             f"{d.gain_mm_mv:g} mm/mV ({d.gain_source}), {_px_per_mm_text(result)}, "
             f"mean quality {_num(mean_quality(result), '.2f')}")
-
-
-def _jsonable(value: Any) -> Any:
-    """`value` with numpy scalars/arrays made plain and non-finite floats made None."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _comment_line(key: str, value: Any) -> str:
@@ -335,7 +321,7 @@ def json_document(result: Result) -> dict[str, Any]:
     doc["fs_hz"] = float(result.fs)
     doc["mean_quality"] = mean_quality(result)
     doc["segments"] = _segments(result)
-    doc = _jsonable(doc)
+    doc = to_jsonable(doc)
     rounded = np.round(sig, VALUE_DECIMALS)
     doc["leads"] = {
         name: [v if math.isfinite(v) else None for v in rounded[:, j].tolist()]
