@@ -259,3 +259,12 @@ def test_sheet_without_grid_takes_scale_from_the_pulse():
     assert abs(det.px_per_mm_x / sheet.groundtruth["px_per_mm"] - 1) < 0.03
     assert any("calibration pulse" in w for w in result.warnings)
     assert det.layout == "3x4+1"
+
+
+@pytest.mark.parametrize("quarters", [1, 3])
+def test_sheet_turned_a_quarter_is_read(quarters):
+    image, gt = _sheet(rotation=0.0, layout="6x2")
+    result = digitize(np.ascontiguousarray(np.rot90(image, quarters)))
+    assert result.detected.layout == "6x2"
+    assert abs(abs(result.detected.rotation_deg) - 90.0) < 0.5
+    assert np.median(_score(result, gt)) > 10.0
