@@ -58,6 +58,8 @@ from PIL import Image, ImageDraw, ImageFont
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ..errors import OptionError
+
 __all__ = ["LabelHit", "LEAD_LABELS", "read_label", "find_labels"]
 
 #: Lead names that :func:`find_labels` reports, canonical spelling.
@@ -165,6 +167,22 @@ def _bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
         return None
     cols = np.flatnonzero(mask.any(axis=0))
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def _check_ink(ink: np.ndarray, px_per_mm: float) -> np.ndarray:
+    """The ink mask as an array, after checking the arguments of a text reader.
+
+    Raises
+    ------
+    OptionError
+        If `ink` is not 2-D or `px_per_mm` is not positive.
+    """
+    ink = np.asarray(ink)
+    if ink.ndim != 2:
+        raise OptionError("ink must be a 2-D mask")
+    if not px_per_mm > 0:
+        raise OptionError(f"px_per_mm must be positive, got {px_per_mm}")
+    return ink
 
 
 def _n_pieces(glyph: np.ndarray) -> int:
@@ -564,7 +582,7 @@ def read_label(patch: np.ndarray) -> tuple[str | None, float]:
     """
     patch = np.asarray(patch)
     if patch.ndim != 2:
-        raise ValueError("patch must be a 2-D mask")
+        raise OptionError("patch must be a 2-D mask")
     name, p, _ = _read_words([_prepare(patch.astype(bool))])[0]
     return name, p
 
@@ -978,14 +996,10 @@ def find_labels(ink: np.ndarray, px_per_mm: float, min_confidence: float = 0.5
 
     Raises
     ------
-    ValueError
+    OptionError
         If `ink` is not 2-D or `px_per_mm` is not positive.
     """
-    ink = np.asarray(ink)
-    if ink.ndim != 2:
-        raise ValueError("ink must be a 2-D mask")
-    if not px_per_mm > 0:
-        raise ValueError(f"px_per_mm must be positive, got {px_per_mm}")
+    ink = _check_ink(ink, px_per_mm)
     mask = np.ascontiguousarray(ink.astype(bool)).view(np.uint8)
     n, lab, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if n <= 1:

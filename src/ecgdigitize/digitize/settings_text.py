@@ -162,7 +162,7 @@ def _text_lines(ink: np.ndarray, px_per_mm: float) -> list[list[_Char]]:
         if y1 - y0 < 0.45 * min_cap and x1 - x0 > 0.45 * min_cap:
             continue   # a flat mark (dash) is no part of the fields read
         crop = np.isin(lab[y0:y1, x0:x1], g[4:])
-        chars.append(_Char(x0, y0, x1, y1, crop, _n_pieces(crop)))
+        chars.append(_Char(x0, y0, x1, y1, crop, _lab._n_pieces(crop)))
     return _chain(chars, min_cap)
 
 
@@ -195,11 +195,6 @@ def _chain(chars: list[_Char], min_cap: float) -> list[list[_Char]]:
         else:
             best.append(c)
     return lines
-
-
-def _n_pieces(glyph: np.ndarray) -> int:
-    """Number of 8-connected pieces of a boolean glyph."""
-    return cv2.connectedComponents(glyph.view(np.uint8), connectivity=8)[0] - 1
 
 
 @lru_cache(maxsize=1)
@@ -263,7 +258,7 @@ def _tight(c: _Char, a: int, b: int) -> _Char | None:
     bx0, by0, bx1, by1 = box
     piece = np.ascontiguousarray(sub[by0:by1, bx0:bx1])
     return _Char(c.x0 + a + bx0, c.y0 + by0, c.x0 + a + bx1, c.y0 + by1, piece,
-                 _n_pieces(piece))
+                 _lab._n_pieces(piece))
 
 
 def _split_options(c: _Char) -> list[tuple[_Char, _Char]]:
@@ -543,14 +538,10 @@ def read_printed_settings(ink: np.ndarray, px_per_mm: float,
 
     Raises
     ------
-    ValueError
+    OptionError
         If `ink` is not 2-D or `px_per_mm` is not positive.
     """
-    ink = np.asarray(ink)
-    if ink.ndim != 2:
-        raise ValueError("ink must be a 2-D mask")
-    if not px_per_mm > 0:
-        raise ValueError(f"px_per_mm must be positive, got {px_per_mm}")
+    ink = _lab._check_ink(ink, px_per_mm)
     readings: list[_Reading] = []
     lines = [line for line in _text_lines(ink, px_per_mm) if len(line) >= _MIN_LINE_CHARS]
     if lines:
