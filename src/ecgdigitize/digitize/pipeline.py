@@ -463,12 +463,12 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
     t_cal = time.perf_counter()
 
     # Baselines and calibration pulses.
+    bases = [_mode(tr.y_px) for tr in traced]
     if not np.isfinite(pxmm_x):
         # No grid: find the pulse with a scale guessed from the image width (a sheet is about
         # 280 mm wide), then take its height as 1 mV at the assumed gain.
         heights = []
-        for tr in traced:
-            base = _mode(tr.y_px)
+        for tr, base in zip(traced, bases, strict=True):
             p = find_pulse(tr.y_px, base, est, est)
             if p is not None:
                 heights.append(p.height_mm)
@@ -477,7 +477,6 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
         pxmm_x = pxmm_y = float(np.median(heights)) * est / (gain_opt or 10.0)
         warnings.append("no grid found: scale taken from the calibration pulse, assuming "
                         f"{gain_opt or 10.0:g} mm/mV")
-    bases = [_mode(tr.y_px) for tr in traced]
     pulses = [find_pulse(tr.y_px, b, pxmm_x, pxmm_y) for tr, b in zip(traced, bases, strict=True)]
     found = [p for p in pulses if p is not None]
     # A calibration pulse hanging down from the baseline shows an upside-down sheet. (The
