@@ -93,3 +93,18 @@ def test_empty_and_invalid_input():
         read_printed_settings(np.zeros((5, 5, 3), bool), 8.0)
     with pytest.raises(ValueError):
         read_printed_settings(np.zeros((5, 5), bool), 0.0)
+
+
+def test_line_is_found_among_many_specks():
+    # Specks above and below the settings line, at the columns of its characters, each
+    # open a one-character "line"; the settings line must still be chained whole (it was
+    # split once more than 64 lines had been opened between two of its characters).
+    ink = np.pad(_text_mask(["50 mm/s   20 mm/mV"]), ((400, 400), (0, 0)))
+    rng = np.random.default_rng(0)
+    rows = np.concatenate([np.arange(5, 380, 5), np.arange(ink.shape[0] - 380,
+                                                           ink.shape[0] - 5, 5)])
+    for y in rows:
+        x = int(rng.integers(42, 56))    # between the first two characters
+        ink[y:y + 3, x:x + 3] = True
+    res = read_printed_settings(ink, PX_PER_MM)
+    assert (res.speed_mm_s, res.gain_mm_mv) == (50.0, 20.0)

@@ -174,10 +174,18 @@ def _chain(chars: list[_Char], min_cap: float) -> list[list[_Char]]:
     (shorter than ``0.45 * min_cap``) join a line whose rows hold them.
     """
     lines: list[list[_Char]] = []
+    # Lines a character could still join: characters come by left edge, so a line whose
+    # last character ends more than the largest allowed gap to the left is finished.
+    # (A fixed window of recent lines loses a text line once specks elsewhere on the page
+    # have opened many lines in between.)
+    active: list[list[_Char]] = []
+    max_h = max((c.h for c in chars), default=0)
     for c in chars:
         best, best_gap = None, np.inf
         dot = c.h < 0.45 * min_cap
-        for line in lines[-64:]:
+        reach = _LINE_GAP * max_h
+        active = [line for line in active if line[-1].x1 >= c.x0 - reach]
+        for line in active:
             last = line[-1]
             href = max(c.h, last.h)
             gap = c.x0 - last.x1
@@ -192,6 +200,7 @@ def _chain(chars: list[_Char], min_cap: float) -> list[list[_Char]]:
                 best, best_gap = line, gap
         if best is None:
             lines.append([c])
+            active.append(lines[-1])
         else:
             best.append(c)
     return lines
