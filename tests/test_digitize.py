@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from conftest import smooth_record
-from ecgdigitize.digitize.calibration import find_pulse, snap_gain, speed_from_qrs_width
+from ecgdigitize.digitize.calibration import (
+    find_pulse,
+    locate_pulse,
+    snap_gain,
+    speed_from_qrs_width,
+)
 from ecgdigitize.digitize.deskew import estimate_skew, rotate_image
 from ecgdigitize.digitize.gridscale import grid_scale, profile_pitch
 from ecgdigitize.digitize.layout import NameHit, expected_breaks, match_layout
@@ -132,6 +137,54 @@ def test_find_pulse_reads_gain_and_speed():
     assert snap_gain(19.0) == 20.0 and snap_gain(14.0) is None
     assert speed_from_qrs_width(np.array([1.0, 0.9, 1.1])) == 25.0
     assert speed_from_qrs_width(np.array([1.0])) is None
+
+
+def _draw_rect_pulse(mask: np.ndarray, base: int, x0: int, width: int, height: int) -> None:
+    mask[base - height:base + 2, x0:x0 + 2] = True                 # rising side
+    mask[base - height:base - height + 2, x0:x0 + width] = True   # top
+    mask[base - height:base + 2, x0 + width - 2:x0 + width] = True  # falling side
+    mask[base:base + 2, x0 - 8:x0] = True                          # foot
+
+
+def test_locate_pulse_separates_interleaved_tall_pulses():
+    # Three rows 14 mm apart with 20 mm pulses (20 mm/mV): each pulse reaches past the
+    # next row's baseline, and their sides overlap those of the neighbours.
+    pxmm = 8.0
+    bases = [250, 362, 474]
+    mask = np.zeros((560, 600), bool)
+    for b in bases:
+        _draw_rect_pulse(mask, b, 20, int(5 * pxmm), int(20 * pxmm))
+        mask[b:b + 2, 80:600] = True                                # the row's trace
+    for b in bases:
+        p = locate_pulse(mask, float(b) + 0.5, 0, 599, pxmm, pxmm, "left")
+        assert p is not None and p.side == "left"
+        assert p.gain_mm_mv == 20.0 and p.speed_mm_s == 25.0
+        assert abs(p.height_mm - 20.0) < 0.3
+    # A QRS-like spike is no pulse; neither is a pulse of another row's baseline.
+    spike = np.zeros((300, 400), bool)
+    spike[100:200, 40:43] = True
+    spike[100:200, 46:49] = True
+    spike[198:200, 0:400] = True
+    assert locate_pulse(spike, 199.0, 0, 399, pxmm, pxmm, "left") is None
+    assert locate_pulse(mask, 300.0, 0, 599, pxmm, pxmm, "left") is None
+
+
+def test_single_row_follows_a_tall_pulse():
+    # A lone row has no neighbours: a 20 mm pulse reaching towards the band's edge is
+    # followed, not skipped as if it were a neighbour's trace.
+    pxmm = 8.0
+    h, w = 500, 500
+    mask = np.zeros((h, w), bool)
+    base = 300
+    _draw_rect_pulse(mask, base, 30, int(5 * pxmm), int(20 * pxmm))
+    mask[base:base + 2, 100:w] = True
+    row = Row(float(base), int(base - 30 * pxmm), h - 1, 22, w - 1)
+    row.row_above = row.row_below = False
+    tr = trace_row(mask, mask.astype(np.float32), row)
+    plateau = tr.y_px[40 - 22: 60 - 22]
+    assert np.all(np.isfinite(plateau)) and np.all(np.abs(plateau - (base - 160 + 1)) < 2)
+    p = find_pulse(tr.y_px, base + 0.5, pxmm, pxmm)
+    assert p is not None and p.gain_mm_mv == 20.0
 
 
 def test_layout_matching_uses_breaks_and_names():

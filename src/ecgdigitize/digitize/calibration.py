@@ -19,7 +19,7 @@ import numpy as np
 
 from ..paper import GAINS_MM_MV, PAPER_SPEEDS_MM_S
 
-__all__ = ["Pulse", "find_pulse", "snap_gain", "speed_from_qrs_width"]
+__all__ = ["Pulse", "find_pulse", "locate_pulse", "snap_gain", "speed_from_qrs_width"]
 
 #: Median full width (mm) at 30 % of the tallest QRS excursions that separates 25 mm/s
 #: from 50 mm/s; measured on generated sheets (about 1.0 mm at 25 mm/s, 1.7 mm at 50 mm/s)
@@ -150,6 +150,114 @@ def find_pulse(y_px: np.ndarray, base_px: float, px_per_mm_x: float, px_per_mm_y
         p = _plateau(y, base_px, px_per_mm_x, px_per_mm_y, left)
         if p is not None and p.gain_mm_mv is not None:
             return p
+    return None
+
+
+def _runs_of(flags: np.ndarray) -> list[tuple[int, int]]:
+    """First and last index of each run of True in a 1-D boolean array."""
+    d = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(d == 1).tolist(), (np.flatnonzero(d == -1) - 1).tolist(),
+                    strict=True))
+
+
+def locate_pulse(mask: np.ndarray, baseline_px: float, x_lo: int, x_hi: int,
+                 px_per_mm_x: float, px_per_mm_y: float, side: str = "left",
+                 hanging: bool = False) -> Pulse | None:
+    """Find a calibration pulse in the ink mask as a rectangle standing on a row's baseline.
+
+    The traced centre line cannot always show the pulse: at 20 mm/mV the
+    pulses of neighbouring rows interleave (on a 12-row sheet their sides even
+    merge into two long vertical lines), and a tracer that follows the nearest
+    ink may run along the wrong one. Here the pulse is found as a shape
+    instead. For each standard gain ``g`` (5, 10, 20 mm/mV): two vertical
+    strokes covering the rows from this row's baseline to ``g`` mm above it,
+    4-12.5 mm apart, joined by a flat stroke at that height, with no partial
+    ink (a wave) in between; the height is then measured from the baseline to
+    the centre of the flat stroke.
+
+    Parameters
+    ----------
+    mask : ndarray, shape (H, W), bool
+        Pen ink of the upright sheet.
+    baseline_px : float
+        Image row of the row's baseline (the pulse's foot), px.
+    x_lo, x_hi : int
+        First and last column of the row, px.
+    px_per_mm_x, px_per_mm_y : float
+        Scale in px/mm.
+    side : str
+        ``left`` (search the first 22 mm of the row) or ``right`` (the last 22 mm).
+    hanging : bool
+        Look for a pulse hanging down from the baseline (a sheet upside down).
+
+    Returns
+    -------
+    Pulse or None
+        The tallest pulse found, with `x_start_px` and `x_end_px` relative to
+        `x_lo`.
+    """
+    h, w = mask.shape
+    x_lo, x_hi = max(int(x_lo), 0), min(int(x_hi), w - 1)
+    span = int(round(22.0 * px_per_mm_x))
+    a, b = (x_lo, min(x_lo + span, x_hi)) if side == "left" else (max(x_hi - span, x_lo), x_hi)
+    if b - a < 4 * px_per_mm_x:
+        return None
+    # Work in a window where "up" is increasing row index from the baseline.
+    if not hanging:
+        ya = int(max(np.floor(baseline_px - 24 * px_per_mm_y), 0))
+        yb = int(min(np.ceil(baseline_px + 2 * px_per_mm_y), h - 1))
+        sub = mask[ya:yb + 1, a:b + 1][::-1]
+        base = yb - baseline_px
+    else:
+        ya = int(max(np.floor(baseline_px - 2 * px_per_mm_y), 0))
+        yb = int(min(np.ceil(baseline_px + 24 * px_per_mm_y), h - 1))
+        sub = mask[ya:yb + 1, a:b + 1]
+        base = baseline_px - ya
+    n_rows = sub.shape[0]
+    for gain in sorted(GAINS_MM_MV, reverse=True):
+        height = gain * px_per_mm_y
+        top = base + height
+        if top + 1.5 * px_per_mm_y >= n_rows:
+            continue
+        # Sides: columns inked over (nearly) all rows between the baseline and the top.
+        lo, hi = int(np.ceil(base + 0.8 * px_per_mm_y)), int(np.floor(top - 0.8 * px_per_mm_y))
+        if hi - lo < 2:
+            continue
+        side_cols = sub[lo:hi + 1].mean(axis=0) >= 0.9
+        sides_ = _runs_of(side_cols)
+        tol = max(1.0 * px_per_mm_y, 0.1 * height)
+        t0, t1 = int(max(top - tol, 0)), int(min(top + tol, n_rows - 1))
+        for i, (a0, a1) in enumerate(sides_):
+            for b0, b1 in sides_[i + 1:]:
+                width_mm = (0.5 * (b0 + b1) - 0.5 * (a0 + a1)) / px_per_mm_x
+                if width_mm > 12.5:
+                    break
+                if width_mm < 4.0 or b0 - a1 < 3:
+                    continue
+                inner = sub[:, a1 + 1:b0]
+                band = inner[t0:t1 + 1]
+                has = band.any(axis=0)
+                if has.mean() < 0.85:
+                    continue
+                # Between the baseline and the top: empty or whole rows (another row's pulse),
+                # never a partly inked row (a wave or a QRS complex).
+                mid = inner[int(base + 0.25 * height): int(base + 0.75 * height)]
+                if mid.size and (((mid.mean(axis=1) > 0.1) & (mid.mean(axis=1) < 0.8)).mean()
+                                 > 0.2):
+                    continue
+                rows_idx = np.arange(t0, t1 + 1)[:, None]
+                # The flat stroke nearest the expected top in each inner column.
+                first = np.where(band, rows_idx, np.inf).min(axis=0)[has]
+                last = np.where(band, rows_idx, -np.inf).max(axis=0)[has]
+                centre = float(np.median(0.5 * (first + last)))
+                height_mm = (centre - base) / px_per_mm_y
+                if snap_gain(height_mm) != gain:
+                    continue
+                # The sides' centre lines, as a tracer would place the rising and falling edge.
+                xs = int(round(0.5 * (a0 + a1))) + a - x_lo
+                xe = int(round(0.5 * (b0 + b1))) + a - x_lo
+                return Pulse(side, xs, xe, float(height_mm), float((xe - xs) / px_per_mm_x),
+                             float(baseline_px))
     return None
 
 

@@ -28,7 +28,7 @@ from ..errors import NotAnEcgError, OptionError
 from ..layouts import Layout, get_layout
 from ..leads import STANDARD_LEADS
 from ..paper import GAINS_MM_MV, MM_PER_INCH, PAPER_SPEEDS_MM_S
-from .calibration import Pulse, find_pulse, speed_from_qrs_width
+from .calibration import Pulse, find_pulse, locate_pulse, speed_from_qrs_width
 from .deskew import (
     Rotation,
     estimate_skew,
@@ -162,6 +162,32 @@ class _Sheet:
         rot = Rotation(r.angle_deg + 180.0, _compose(flip, r.matrix), r.shape_in, r.shape_out)
         return _Sheet(self.ink[::-1, ::-1].copy(), self.mask[::-1, ::-1].copy(),
                       self.grid[::-1, ::-1].copy(), rot, self.grid_is_ink)
+
+
+def _row_pulse(mask: np.ndarray, tr: TracedRow, row: Row, base: float, pxmm_x: float,
+               pxmm_y: float, hanging: bool = False) -> Pulse | None:
+    """The calibration pulse of a row, if any: as a shape in the mask, else on the trace.
+
+    The shape is found even where the tracer ran along a neighbouring row's pulse
+    (tall pulses of neighbouring rows interleave); the traced plateau is the fallback
+    for pulses the shape test rejects (e.g. broken strokes). Columns are relative to
+    ``tr.x0_px``.
+    """
+    x1 = tr.x0_px + tr.y_px.size - 1
+    y = 2 * base - tr.y_px if hanging else tr.y_px
+    traced = find_pulse(y, base, pxmm_x, pxmm_y)
+    for side in ("left", "right"):
+        p = locate_pulse(mask, base, tr.x0_px, x1, pxmm_x, pxmm_y, side, hanging)
+        if p is None or p.gain_mm_mv is None:
+            continue
+        # Where the traced line shows the same pulse, its edges and foot are the finer
+        # measurement (centre line, own foot level).
+        if (traced is not None and traced.side == p.side
+                and traced.gain_mm_mv == p.gain_mm_mv
+                and abs(traced.x_end_px - p.x_end_px) <= 2.0 * pxmm_x):
+            return traced
+        return p
+    return traced
 
 
 def _row_start(tr: TracedRow, row: Row, pulse: Pulse | None) -> int:
@@ -477,14 +503,15 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
         pxmm_x = pxmm_y = float(np.median(heights)) * est / (gain_opt or 10.0)
         warnings.append("no grid found: scale taken from the calibration pulse, assuming "
                         f"{gain_opt or 10.0:g} mm/mV")
-    pulses = [find_pulse(tr.y_px, b, pxmm_x, pxmm_y) for tr, b in zip(traced, bases, strict=True)]
+    pulses = [_row_pulse(mask, tr, r, b, pxmm_x, pxmm_y)
+              for tr, r, b in zip(traced, rows, bases, strict=True)]
     found = [p for p in pulses if p is not None]
     # A calibration pulse hanging down from the baseline shows an upside-down sheet. (The
     # skewness of the traces is no evidence: leads with deep S waves skew the same way.)
     flip = False
     if not found:
-        inverted = [find_pulse(2 * b - tr.y_px, b, pxmm_x, pxmm_y)
-                    for tr, b in zip(traced, bases, strict=True)]
+        inverted = [_row_pulse(mask, tr, r, b, pxmm_x, pxmm_y, hanging=True)
+                    for tr, r, b in zip(traced, rows, bases, strict=True)]
         if sum(p is not None for p in inverted) >= max(1, len(rows) // 2):
             flip = True
 
