@@ -15,7 +15,7 @@ from ecgdigitize.digitize.calibration import (
     snap_gain,
     speed_from_qrs_width,
 )
-from ecgdigitize.digitize.deskew import estimate_skew, rotate_image
+from ecgdigitize.digitize.deskew import estimate_skew, quarter_turns, rotate_image
 from ecgdigitize.digitize.gridscale import grid_scale, profile_pitch
 from ecgdigitize.digitize.layout import NameHit, expected_breaks, match_layout
 from ecgdigitize.digitize.pipeline import digitize
@@ -185,6 +185,34 @@ def test_single_row_follows_a_tall_pulse():
     assert np.all(np.isfinite(plateau)) and np.all(np.abs(plateau - (base - 160 + 1)) < 2)
     p = find_pulse(tr.y_px, base + 0.5, pxmm, pxmm)
     assert p is not None and p.gain_mm_mv == 20.0
+
+
+def test_quarter_turns_not_fooled_by_tall_aligned_qrs():
+    # A 6x2 sheet whose right-hand leads have QRS complexes taller than the row pitch:
+    # they join those six rows into one tall block (which once outvoted the left-hand
+    # rows), yet the landscape sheet is upright.
+    h, w = 700, 1000
+    mask = np.zeros((h, w), bool)
+    for k in range(6):
+        base = 120 + 90 * k
+        for x0, x1, tall in ((40, 480, False), (520, 960, True)):
+            x = np.arange(x0, x1)
+            y = (base + 3 * np.sin(x / 13.0 + k)).astype(int)
+            mask[y, x] = True
+            mask[y + 1, x] = True
+            if tall:
+                for qx in range(x0 + 30, x1, 70):
+                    mask[base - 110:base, qx:qx + 3] = True
+                    mask[base:base + 30, qx + 4:qx + 7] = True
+    assert quarter_turns(mask) == 0
+    # A plain sheet of three rows, turned a quarter (a portrait image of columns).
+    plain = np.zeros((1000, 700), bool)
+    yy = np.arange(40, 960)
+    for k in range(3):
+        xs = (150 + 200 * k + 8 * np.sin(yy / 20.0)).astype(int)
+        plain[yy, xs] = True
+        plain[yy, xs + 1] = True
+    assert quarter_turns(plain) == 1
 
 
 def test_layout_matching_uses_breaks_and_names():
