@@ -169,24 +169,6 @@ def test_locate_pulse_separates_interleaved_tall_pulses():
     assert locate_pulse(mask, 300.0, 0, 599, pxmm, pxmm, "left") is None
 
 
-def test_single_row_follows_a_tall_pulse():
-    # A lone row has no neighbours: a 20 mm pulse reaching towards the band's edge is
-    # followed, not skipped as if it were a neighbour's trace.
-    pxmm = 8.0
-    h, w = 500, 500
-    mask = np.zeros((h, w), bool)
-    base = 300
-    _draw_rect_pulse(mask, base, 30, int(5 * pxmm), int(20 * pxmm))
-    mask[base:base + 2, 100:w] = True
-    row = Row(float(base), int(base - 30 * pxmm), h - 1, 22, w - 1)
-    row.row_above = row.row_below = False
-    tr = trace_row(mask, mask.astype(np.float32), row)
-    plateau = tr.y_px[40 - 22: 60 - 22]
-    assert np.all(np.isfinite(plateau)) and np.all(np.abs(plateau - (base - 160 + 1)) < 2)
-    p = find_pulse(tr.y_px, base + 0.5, pxmm, pxmm)
-    assert p is not None and p.gain_mm_mv == 20.0
-
-
 def test_quarter_turns_not_fooled_by_tall_aligned_qrs():
     # A 6x2 sheet whose right-hand leads have QRS complexes taller than the row pitch:
     # they join those six rows into one tall block (which once outvoted the left-hand

@@ -52,9 +52,6 @@ class Row:
         calibration pulse by the pipeline).
     trace_x0_px, trace_x1_px : int
         First and last column of the row's wide trace components, px.
-    row_above, row_below : bool
-        Whether the band's top (bottom) edge lies next to another row's
-        baseline; an outer edge is only a search limit.
     """
 
     baseline_px: float
@@ -64,8 +61,6 @@ class Row:
     x1_px: int
     trace_x0_px: int = -1
     trace_x1_px: int = -1
-    row_above: bool = True
-    row_below: bool = True
 
     def __post_init__(self) -> None:
         if self.trace_x0_px < 0:
@@ -188,7 +183,6 @@ def find_rows(traces: np.ndarray, px_per_mm_y: float, min_pitch_mm: float = 5.0)
                     else max(int(r.baseline_px - 30 * px_per_mm_y), 0))
         r.bottom_px = (int(rows[k + 1].baseline_px - margin) if k + 1 < len(rows)
                        else min(int(r.baseline_px + 30 * px_per_mm_y), h - 1))
-        r.row_above, r.row_below = k > 0, k + 1 < len(rows)
     return rows
 
 
@@ -284,13 +278,10 @@ def trace_row(mask: np.ndarray, ink: np.ndarray, row: Row, x0: int | None = None
     # Distance from the baseline to the nearest pixel of each run: a QRS spike rising from
     # the baseline costs nothing more than the flat trace beside it. A run nearer to a
     # neighbouring row's baseline (the band's edges lie next to them) than to this one's
-    # is probably the neighbour's trace and costs more. An outer band edge (first or last
-    # row) has no neighbour: a tall wave or a 20 mm pulse reaching towards it costs nothing
-    # extra.
+    # is probably the neighbour's trace and costs more.
     d_own = np.maximum(np.maximum(tops - base, base - bottoms), 0.0)
     centre = (tops + bottoms) / 2.0
-    d_nb = np.minimum(centre if row.row_above else np.inf,
-                      (y1 - y0 - 1) - centre if row.row_below else np.inf)
+    d_nb = np.minimum(centre, (y1 - y0 - 1) - centre)
     node = baseline_weight * d_own + neighbour_weight * np.maximum(d_own - d_nb, 0.0)
     # Viterbi over the runs of each column. Besides its runs, every column has a "skip"
     # state that keeps the position of its best predecessor at a cost of `skip_cost`: where
