@@ -1,6 +1,6 @@
 """Write a digitized sheet (:class:`~ecgdigitize.digitize.result.Result`) to disk.
 
-Three signal formats, each written atomically (temporary file in the target
+Five signal formats, each written atomically (temporary file in the target
 folder, then renamed), so a reader never sees a half-written file:
 
 - **WFDB** (``NAME.hea`` + ``NAME.dat``): 16-bit, units mV, NaN stored as the
@@ -13,7 +13,13 @@ folder, then renamed), so a reader never sees a half-written file:
   ``{"fs_hz": ..., "leads": {name: [value or null, ...]}}``, the form that
   ``ecgdigitize evaluate --pred`` reads
   (:func:`ecgdigitize.evaluate.scoring.load_reconstruction`).
+- **aECG** (``NAME.xml``): HL7 v3 annotated ECG, integer digits of 1 µV; NaN
+  samples are 0 µV and listed as annotations (:mod:`ecgdigitize.io.aecg`).
+- **DICOM** (``NAME.dcm``): 12-Lead ECG Waveform Storage, 16-bit samples with a
+  per-lead sensitivity in µV; NaN samples hold the waveform padding value
+  (:mod:`ecgdigitize.io.dicom`).
 
+WFDB, CSV and JSON are written by default (:data:`DEFAULT_FORMATS`).
 :func:`write_outputs` writes any of them and the overlay PNG
 (``NAME_overlay.png``, see :mod:`ecgdigitize.digitize.overlay`).
 """
@@ -37,6 +43,7 @@ from .wfdbio import write_record
 
 __all__ = [
     "OUTPUT_FORMATS",
+    "DEFAULT_FORMATS",
     "JSON_SCHEMA",
     "parse_formats",
     "output_stem",
@@ -51,7 +58,9 @@ __all__ = [
 ]
 
 #: Signal formats :func:`write_outputs` can write, in the order they are written.
-OUTPUT_FORMATS: tuple[str, ...] = ("wfdb", "csv", "json")
+OUTPUT_FORMATS: tuple[str, ...] = ("wfdb", "csv", "json", "aecg", "dicom")
+#: Formats written when none are chosen.
+DEFAULT_FORMATS: tuple[str, ...] = ("wfdb", "csv", "json")
 #: Schema tag of the JSON output.
 JSON_SCHEMA = "ecgdigitize.digitized/1"
 #: Decimals of a value in mV in the CSV and JSON outputs (0.1 µV).
@@ -389,7 +398,7 @@ def _refuse_groundtruth(path: Path) -> None:
 
 
 def write_outputs(result: Result, out_dir: str | Path, name: str,
-                  formats: str | Sequence[str] = OUTPUT_FORMATS,
+                  formats: str | Sequence[str] = DEFAULT_FORMATS,
                   image: np.ndarray | None = None, overlay: bool = True) -> dict[str, Path]:
     """Write a digitized sheet in the chosen formats, and its overlay.
 
@@ -402,7 +411,8 @@ def write_outputs(result: Result, out_dir: str | Path, name: str,
     name : str
         Stem of every file (made safe with :func:`output_stem`).
     formats : str or sequence of str
-        Any of ``wfdb``, ``csv``, ``json`` (or a comma-separated string).
+        Any of ``wfdb``, ``csv``, ``json``, ``aecg`` (``NAME.xml``), ``dicom``
+        (``NAME.dcm``), or a comma-separated string; default ``wfdb,csv,json``.
     image : ndarray, shape (H, W, 3), uint8, optional
         The input image (RGB); with `overlay`, ``NAME_overlay.png`` is written.
     overlay : bool
@@ -411,22 +421,31 @@ def write_outputs(result: Result, out_dir: str | Path, name: str,
     Returns
     -------
     dict of str to Path
-        ``wfdb`` (the ``.hea`` file), ``csv``, ``json`` and ``overlay``, for
-        those written.
+        ``wfdb`` (the ``.hea`` file), ``csv``, ``json``, ``aecg``, ``dicom``
+        and ``overlay``, for those written.
 
     Raises
     ------
     OptionError
         If a format name is unknown (nothing is written).
     OutputError
-        If a file cannot be written, or ``NAME.json`` in `out_dir` is a
-        ground-truth sidecar (it is never overwritten).
+        If a file cannot be written, ``NAME.json`` in `out_dir` is a
+        ground-truth sidecar (it is never overwritten), or the result does not
+        fit the aECG or DICOM format (checked before anything is written).
     """
     fmts = parse_formats(formats)
     out_dir = Path(out_dir)
     stem = output_stem(name)
     if "json" in fmts:
         _refuse_groundtruth(out_dir / f"{stem}.json")
+    if "aecg" in fmts:
+        from .aecg import check_aecg
+
+        check_aecg(result)
+    if "dicom" in fmts:
+        from .dicom import check_dicom
+
+        check_dicom(result)
     paths: dict[str, Path] = {}
     if "wfdb" in fmts:
         base = write_wfdb(result, out_dir, stem)
@@ -435,6 +454,14 @@ def write_outputs(result: Result, out_dir: str | Path, name: str,
         paths["csv"] = write_csv(result, out_dir / f"{stem}.csv")
     if "json" in fmts:
         paths["json"] = write_json(result, out_dir / f"{stem}.json")
+    if "aecg" in fmts:
+        from .aecg import write_aecg
+
+        paths["aecg"] = write_aecg(result, out_dir / f"{stem}.xml")
+    if "dicom" in fmts:
+        from .dicom import write_dicom
+
+        paths["dicom"] = write_dicom(result, out_dir / f"{stem}.dcm")
     if image is not None and overlay:
         from ..digitize.overlay import save_overlay
 
