@@ -18,6 +18,7 @@ Stages (each in its own module of :mod:`ecgdigitize.digitize`):
 from __future__ import annotations
 
 import time
+import warnings as pywarnings
 from pathlib import Path
 
 import cv2
@@ -49,6 +50,10 @@ __all__ = ["digitize", "WORKING_MAX_SIDE_PX"]
 
 #: Least autocorrelation at the 5 mm lag, on both axes, for the grid to set the scale.
 MIN_GRID_CONFIDENCE = 0.15
+
+#: Smallest accepted image side in px (a single 10 s strip at 25 mm/s is 250 mm long; even
+#: at a screen-grab 1 px/mm its height is tens of px).
+MIN_SIDE_PX = 32
 
 #: Images with a longer side are processed at this size (px); 600 dpi letter is 6600 px.
 WORKING_MAX_SIDE_PX = 4200
@@ -88,10 +93,13 @@ def _standard_duration(measured_s: float) -> float:
 
 
 def _file_dpi(path: Path) -> float | None:
+    """Resolution stored in an image file (dpi), if any and plausible; called after loading."""
     try:
-        with Image.open(path) as img:
-            dpi = img.info.get("dpi")
-    except (OSError, ValueError):
+        with pywarnings.catch_warnings():
+            pywarnings.simplefilter("ignore")
+            with Image.open(path) as img:
+                dpi = img.info.get("dpi")
+    except (OSError, ValueError, Image.DecompressionBombError):
         return None
     if dpi and float(dpi[0]) > 50 and abs(float(dpi[0]) - 72.0) > 0.5:
         return float(dpi[0])
@@ -362,9 +370,10 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
     source = "<array>"
     if isinstance(image, (str, Path)):
         source = str(image)
+        # Load first: a bad file (too large, corrupt) gets load_image's clear error.
+        rgb = load_image(image, max_pixels=max_pixels)
         if dpi is None:
             dpi = _file_dpi(Path(image))
-        rgb = load_image(image, max_pixels=max_pixels)
     else:
         rgb = np.asarray(image)
         if rgb.ndim == 2:
@@ -373,6 +382,9 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
             raise OptionError(f"image array must be (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
         rgb = np.ascontiguousarray(rgb[:, :, :3])
     in_shape = (int(rgb.shape[0]), int(rgb.shape[1]))
+    if min(in_shape) < MIN_SIDE_PX:
+        raise NotAnEcgError(f"image of {in_shape[1]} x {in_shape[0]} px is too small to be a "
+                            f"paper ECG (at least {MIN_SIDE_PX} px a side)")
     warnings: list[str] = []
     lap("load")
 
