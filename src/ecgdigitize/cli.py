@@ -114,16 +114,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    from .io.outputs import OUTPUT_FORMATS
+    from .io.outputs import DEFAULT_FORMATS, OUTPUT_FORMATS
     from .paper import GAINS_MM_MV, PAPER_SPEEDS_MM_S
 
     p = sub.add_parser("digitize", help="read paper-ECG images into signals (WFDB, CSV, JSON)",
-                       description="Digitize each IMAGE (PNG, JPEG, TIFF, BMP, WebP) and write "
-                       "NAME.hea/.dat (WFDB), NAME.csv, NAME.json and NAME_overlay.png into the "
-                       "output folder, NAME being the image's file stem (characters other than "
-                       "letters, digits, - and _ become _). An image that cannot be read is "
-                       "reported and skipped; the exit status is then 2.")
-    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files")
+                       description="Digitize each IMAGE (PNG, JPEG, TIFF, BMP, WebP, or PDF) "
+                       "and write NAME.hea/.dat (WFDB), NAME.csv, NAME.json and "
+                       "NAME_overlay.png into the output folder, NAME being the image's file "
+                       "stem (characters other than letters, digits, - and _ become _). Every "
+                       "page of a PDF or a multi-page TIFF is a sheet of its own, named "
+                       "NAME_p001, NAME_p002, ...; PDF pages are rendered at --pdf-dpi. A file "
+                       "or page that cannot be read is reported on one line and skipped; the "
+                       "exit status is then 2.")
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE",
+                   help="image or PDF files")
     p.add_argument("--out", "-o", type=Path, required=True, help="output folder")
     p.add_argument("--layout", default="auto",
                    help=f"layout name ({', '.join(layout_names())}, or one from "
@@ -137,12 +141,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fs", type=_positive_float, default=500.0,
                    help="output sampling rate in Hz (default 500)")
     p.add_argument("--dpi", type=_dpi,
-                   help="scan resolution in dpi, used when the grid cannot be measured")
-    p.add_argument("--format", type=_formats, default=OUTPUT_FORMATS, metavar="LIST",
+                   help="scan resolution in dpi, used when the grid cannot be measured "
+                   "(default: the image's metadata; for a PDF page, --pdf-dpi)")
+    p.add_argument("--pdf-dpi", type=_dpi, default=200.0, metavar="DPI",
+                   help="resolution PDF pages are rendered at, in dpi (default 200)")
+    p.add_argument("--format", type=_formats, default=DEFAULT_FORMATS, metavar="LIST",
                    help=f"comma-separated output formats among {', '.join(OUTPUT_FORMATS)} "
-                   "(default: all)")
+                   "(aecg: HL7 aECG NAME.xml, dicom: DICOM 12-lead ECG NAME.dcm; "
+                   f"default: {','.join(DEFAULT_FORMATS)})")
     p.add_argument("--no-overlay", action="store_true", help="do not write NAME_overlay.png")
     p.add_argument("--quiet", action="store_true", help="print errors only")
+
+    _add_batch_parser(sub)
 
     p = sub.add_parser("synth", help="render ECG records as paper-ECG images with ground truth",
                        description="Render sheets. With --records DIR and --n N: a dataset of N "
@@ -267,10 +277,23 @@ def _one_line(exc: Exception, path: Path) -> str:
     return msg if str(path) in msg else f"{path}: {msg}"
 
 
+def _page_line(exc: Exception, path: Path, label: str) -> str:
+    """One line for an error on a page of `path` named `label` (``FILE`` or ``FILE page N``)."""
+    if label == str(path):
+        return _one_line(exc, path)
+    msg = " ".join(str(exc).split())
+    if msg.startswith(f"{label}:"):
+        return msg
+    if msg.startswith(f"{path}: "):
+        msg = msg[len(str(path)) + 2:]
+    return f"{label}: {msg}"
+
+
 def _cmd_digitize(args: argparse.Namespace) -> int:
-    from .digitize.load import load_image
+    from .digitize.load import DEFAULT_MAX_PIXELS
     from .errors import OutputError
-    from .io.outputs import describe_result, output_stem, write_outputs
+    from .io.outputs import describe_result, write_outputs
+    from .io.pages import _iter_results, page_dpi
     from .layouts import get_layout
 
     extra = load_layouts(args.layouts_file) if args.layouts_file is not None else None
@@ -278,38 +301,169 @@ def _cmd_digitize(args: argparse.Namespace) -> int:
         get_layout(args.layout, extra=extra)   # an unknown name fails before any image
     if args.out.exists() and not args.out.is_dir():
         raise OutputError(f"output folder {args.out} is a file")
-    used: dict[str, Path] = {}
-    n_failed = 0
+    used: dict[str, str] = {}
+    n_sheets = n_failed = 0
     for path in args.images:
         t0 = time.perf_counter()
-        name = output_stem(path.stem)
         try:
-            if name in used:
-                raise OptionError(f"{path}: output name {name!r} is already taken by "
-                                  f"{used[name]}; rename one of them")
-            used[name] = path
-            image = load_image(path)
-            from .digitize.pipeline import digitize
+            # Pages one by one, the file kept open; a bad page comes as its ImageError.
+            for ref, page in _iter_results(path, args.pdf_dpi, DEFAULT_MAX_PIXELS):
+                n_sheets += 1
+                name = ref.name
+                try:
+                    if name in used:
+                        raise OptionError(f"{ref.label}: output name {name!r} is already "
+                                          f"taken by {used[name]}; rename one of them")
+                    used[name] = ref.label
+                    if isinstance(page, EcgDigitizeError):
+                        raise page
+                    from .digitize.pipeline import digitize
 
-            result = digitize(image, layout=args.layout, speed_mm_s=args.speed,
-                              gain_mm_mv=args.gain, fs=args.fs, layouts_extra=extra,
-                              dpi=args.dpi)
-            if result.source == "<array>":
-                result.source = str(path)
-            write_outputs(result, args.out, name, args.format, image=image,
-                          overlay=not args.no_overlay)
-        except EcgDigitizeError as exc:
+                    dpi = args.dpi if args.dpi is not None else page_dpi(ref, args.pdf_dpi)
+                    result = digitize(page, layout=args.layout, speed_mm_s=args.speed,
+                                      gain_mm_mv=args.gain, fs=args.fs, layouts_extra=extra,
+                                      dpi=dpi)
+                    if result.source == "<array>":
+                        result.source = ref.label
+                    write_outputs(result, args.out, name, args.format, image=page,
+                                  overlay=not args.no_overlay)
+                except EcgDigitizeError as exc:
+                    line = _page_line(exc, ref.path, ref.label)
+                    print(f"ecgdigitize: error: {line}", file=sys.stderr)
+                    n_failed += 1
+                else:
+                    if not args.quiet:
+                        note = f", {len(result.warnings)} warning(s)" if result.warnings else ""
+                        print(f"{name}: {describe_result(result)}, "
+                              f"{time.perf_counter() - t0:.2f} s{note}")
+                t0 = time.perf_counter()
+        except EcgDigitizeError as exc:   # the file itself cannot be opened
             print(f"ecgdigitize: error: {_one_line(exc, path)}", file=sys.stderr)
+            n_sheets += 1
             n_failed += 1
-            continue
-        if not args.quiet:
-            extra_note = f", {len(result.warnings)} warning(s)" if result.warnings else ""
-            print(f"{name}: {describe_result(result)}, {time.perf_counter() - t0:.2f} s"
-                  f"{extra_note}")
-    if not args.quiet and len(args.images) > 1:
-        print(f"{len(args.images) - n_failed} of {len(args.images)} sheets digitized -> "
-              f"{args.out}")
+    if not args.quiet and (n_sheets > 1 or len(args.images) > 1):
+        print(f"{n_sheets - n_failed} of {n_sheets} sheets digitized -> {args.out}")
     return 2 if n_failed else 0
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(v) and v >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return v
+
+
+def _add_batch_parser(sub) -> None:
+    """The ``batch`` sub-command's options."""
+    from .io.outputs import DEFAULT_FORMATS, OUTPUT_FORMATS
+    from .io.pages import PDF_DEFAULT_DPI
+    from .paper import GAINS_MM_MV, PAPER_SPEEDS_MM_S
+
+    p = sub.add_parser(
+        "batch", help="digitize many files in parallel, resumably (local processes or Dask)",
+        description="Digitize every page of every INPUT (image, PDF or multi-page TIFF) into "
+        "OUT, one page per worker process at a time, as the digitize command does. Each page "
+        "is recorded in a SQLite manifest (OUT/manifest.sqlite, exported as manifest.csv): "
+        "status (done, failed, timeout, oom, pending), error, detected settings, timings, "
+        "worker, output files. Running the same command again skips the pages done and "
+        "runs those left; failed ones only with --retry-failed. The outputs of a page appear "
+        "all at once or not at all, even if the run is killed. Pages of different files that "
+        "would share an output name get a suffix made from their path (recorded in the "
+        "manifest). Exit status 0 when every page is done, 2 otherwise, 130 when stopped.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="a folder (its images and PDFs), a glob such as 'scans/*.png' (quoted), "
+                   "a file, or a .txt list of those (one per line, # comments)")
+    p.add_argument("--out", "-o", type=Path, required=True, help="output folder")
+    p.add_argument("--workers", type=_positive_int,
+                   help="worker processes (default: all cores)")
+    p.add_argument("--recursive", "-r", action="store_true",
+                   help="look into sub-folders of INPUT folders; ** in globs spans folders")
+    p.add_argument("--layout", default="auto",
+                   help=f"layout name ({', '.join(layout_names())}, or one from "
+                   "--layouts-file) or auto (default: auto)")
+    p.add_argument("--layouts-file", type=Path,
+                   help="TOML or YAML file of user layouts (also candidates for auto)")
+    p.add_argument("--speed", type=_choice_or_auto("paper speed", "mm/s", PAPER_SPEEDS_MM_S),
+                   default="auto", help="paper speed in mm/s: 25, 50 or auto (default: auto)")
+    p.add_argument("--gain", type=_choice_or_auto("gain", "mm/mV", GAINS_MM_MV),
+                   default="auto", help="gain in mm/mV: 5, 10, 20 or auto (default: auto)")
+    p.add_argument("--fs", type=_positive_float, default=500.0,
+                   help="output sampling rate in Hz (default 500)")
+    p.add_argument("--dpi", type=_dpi,
+                   help="scan resolution in dpi, used when the grid cannot be measured "
+                   "(default: the image's metadata; for a PDF page, --pdf-dpi)")
+    p.add_argument("--pdf-dpi", type=_dpi, default=PDF_DEFAULT_DPI,
+                   help=f"resolution PDF pages are rendered at, in dpi (default "
+                   f"{PDF_DEFAULT_DPI:g})")
+    p.add_argument("--format", type=_formats, default=DEFAULT_FORMATS, metavar="LIST",
+                   help=f"comma-separated output formats among {', '.join(OUTPUT_FORMATS)} "
+                   f"(default: {','.join(DEFAULT_FORMATS)})")
+    p.add_argument("--no-overlay", action="store_true", help="do not write NAME_overlay.png")
+    g = p.add_argument_group("limits and resuming")
+    g.add_argument("--timeout-s", type=_non_negative_float, default=120.0, metavar="S",
+                   help="longest time a page may take, in s; its worker is then stopped and "
+                   "the page recorded as timeout (default 120; 0: no limit)")
+    g.add_argument("--max-memory-mb", type=_non_negative_float, default=2048.0, metavar="MB",
+                   help="memory limit of a worker, in MB: a page over it is stopped and "
+                   "recorded as oom (default 2048; 0: no limit)")
+    g.add_argument("--retry-failed", action="store_true",
+                   help="run again the pages that failed, timed out or ran out of memory")
+    g.add_argument("--manifest", type=Path,
+                   help="SQLite manifest (default: OUT/manifest.sqlite; the CSV export goes "
+                   "beside it)")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on a Dask cluster: its scheduler's address (tcp://host:port), or "
+                   "'local' for a local one; inputs and OUT must be on a file system the "
+                   "workers share (needs ecgdigitize[distributed])")
+    p.add_argument("--quiet", action="store_true", help="no progress bar; print errors only")
+
+
+#: Failed pages listed one per line at the end of a batch; the rest are counted.
+_BATCH_ERRORS_SHOWN = 20
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import DigitizeOptions, run_batch
+    from .layouts import get_layout
+
+    extra = load_layouts(args.layouts_file) if args.layouts_file is not None else None
+    if args.layout != "auto":
+        get_layout(args.layout, extra=extra)   # an unknown name fails before any page
+    options = DigitizeOptions(layout=args.layout, speed_mm_s=args.speed, gain_mm_mv=args.gain,
+                              fs=args.fs, dpi=args.dpi, pdf_dpi=args.pdf_dpi,
+                              formats=tuple(args.format), overlay=not args.no_overlay,
+                              layouts_extra=extra)
+    summary = run_batch(args.inputs, args.out, options, workers=args.workers,
+                        recursive=args.recursive, timeout_s=args.timeout_s,
+                        max_memory_mb=args.max_memory_mb, retry_failed=args.retry_failed,
+                        manifest_path=args.manifest, scheduler=args.scheduler,
+                        progress=not args.quiet)
+    failed = [r for r in summary.problems if r.status != "pending"]
+    for row in failed[:_BATCH_ERRORS_SHOWN]:
+        msg = row.error or row.status
+        label = row.label
+        if not (msg.startswith(f"{label}:") or msg.startswith(f"{row.input}:")):
+            msg = f"{label}: {msg}"
+        tag = "" if row.status == "failed" else f" [{row.status}]"
+        print(f"ecgdigitize: error: {msg}{tag}", file=sys.stderr)
+    if len(failed) > _BATCH_ERRORS_SHOWN:
+        print(f"ecgdigitize: error: ... and {len(failed) - _BATCH_ERRORS_SHOWN} more pages not "
+              f"done; see {summary.csv or summary.manifest}", file=sys.stderr)
+    c = summary.counts
+    if summary.interrupted:
+        print(f"ecgdigitize: interrupted: {c['done']} of {summary.n_pages} pages done, "
+              f"{c['pending']} left; run the same command again to go on", file=sys.stderr)
+    elif not args.quiet:
+        problems = ", ".join(f"{c[s]} {s}" for s in ("failed", "timeout", "oom") if c[s])
+        print(f"{c['done']} of {summary.n_pages} pages done ({summary.n_skipped} already done"
+              f"{', ' + problems if problems else ''}) in {summary.elapsed_s:.1f} s -> "
+              f"{summary.out_dir}; manifest {summary.manifest}")
+        if failed and not args.retry_failed:
+            print("pages that failed are run again with --retry-failed")
+    return summary.exit_status
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -360,6 +514,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "digitize": _cmd_digitize,
+    "batch": _cmd_batch,
     "synth": _cmd_synth,
     "evaluate": _cmd_evaluate,
     "simulate": _cmd_simulate,

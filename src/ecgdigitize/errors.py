@@ -14,6 +14,7 @@ __all__ = [
     "ImageError",
     "NotAnEcgError",
     "OutputError",
+    "BatchError",
 ]
 
 
@@ -43,3 +44,12 @@ class NotAnEcgError(EcgDigitizeError):
 
 class OutputError(EcgDigitizeError):
     """An output file could not be written."""
+
+
+class BatchError(EcgDigitizeError):
+    """A batch run cannot start or go on as a whole.
+
+    For example: the output folder is in use by another batch, the manifest
+    belongs to another version, or worker processes keep dying at start-up.
+    A bad page never raises it; it is recorded in the manifest instead.
+    """
