@@ -293,7 +293,7 @@ def _cmd_digitize(args: argparse.Namespace) -> int:
     from .digitize.load import DEFAULT_MAX_PIXELS
     from .errors import OutputError
     from .io.outputs import describe_result, write_outputs
-    from .io.pages import _iter_results, page_dpi
+    from .io.pages import iter_page_results, page_dpi
     from .layouts import get_layout
 
     extra = load_layouts(args.layouts_file) if args.layouts_file is not None else None
@@ -307,7 +307,7 @@ def _cmd_digitize(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         try:
             # Pages one by one, the file kept open; a bad page comes as its ImageError.
-            for ref, page in _iter_results(path, args.pdf_dpi, DEFAULT_MAX_PIXELS):
+            for ref, page in iter_page_results(path, args.pdf_dpi, DEFAULT_MAX_PIXELS):
                 n_sheets += 1
                 name = ref.name
                 try:

@@ -345,13 +345,13 @@ def digitize_page(task: PageTask, folder: Path) -> dict[str, Any]:
         when ``OUT/NAME.json`` is a ground-truth sidecar of ``synth``).
     """
     from ..digitize.pipeline import digitize
-    from ..io.outputs import _refuse_groundtruth, mean_quality, write_outputs
+    from ..io.outputs import mean_quality, refuse_groundtruth, write_outputs
     from ..io.pages import PageRef, load_page, page_dpi
 
     single_thread_opencv()
     opts = task.options
     if "json" in opts.formats:
-        _refuse_groundtruth(Path(task.out_dir) / f"{task.name}.json")
+        refuse_groundtruth(Path(task.out_dir) / f"{task.name}.json")
     t = time.perf_counter()
     ref = PageRef(Path(task.input), task.page, task.n_pages)
     image = load_page(ref, dpi=opts.pdf_dpi, max_pixels=opts.max_pixels)

@@ -54,6 +54,7 @@ __all__ = [
     "write_wfdb",
     "write_csv",
     "write_json",
+    "refuse_groundtruth",
     "write_outputs",
 ]
 
@@ -383,7 +384,7 @@ def write_json(result: Result, path: str | Path) -> Path:
     return path
 
 
-def _refuse_groundtruth(path: Path) -> None:
+def refuse_groundtruth(path: Path) -> None:
     """Raise OutputError if `path` is a ground-truth sidecar written by ``synth``."""
     if not path.is_file():
         return
@@ -437,7 +438,7 @@ def write_outputs(result: Result, out_dir: str | Path, name: str,
     out_dir = Path(out_dir)
     stem = output_stem(name)
     if "json" in fmts:
-        _refuse_groundtruth(out_dir / f"{stem}.json")
+        refuse_groundtruth(out_dir / f"{stem}.json")
     if "aecg" in fmts:
         from .aecg import check_aecg
 

@@ -53,7 +53,8 @@ from ..errors import ImageError, OptionError
 from ..paper import check_dpi
 from .outputs import output_stem
 
-__all__ = ["PDF_DEFAULT_DPI", "PageRef", "list_pages", "load_page", "iter_pages", "page_dpi"]
+__all__ = ["PDF_DEFAULT_DPI", "PageRef", "list_pages", "load_page", "iter_pages",
+           "iter_page_results", "page_dpi"]
 
 #: Resolution at which PDF pages are rendered unless told otherwise, in dpi.
 PDF_DEFAULT_DPI = 200.0
@@ -342,14 +343,36 @@ def _check_count(ref: PageRef, n: int) -> None:
         raise ImageError(f"{ref.label}: the file now has {n} page(s), not {ref.count}")
 
 
-def _iter_results(path: str | Path, dpi: float, max_pixels: int
+def iter_page_results(path: str | Path, dpi: float, max_pixels: int
                   ) -> Iterator[tuple[PageRef, np.ndarray | ImageError]]:
     """Every page of a file, or the error that page raised; the file stays open.
+
+    Unlike :func:`iter_pages`, a bad page does not end the iteration: its
+    :class:`~ecgdigitize.errors.ImageError` is yielded in place of the image,
+    so a caller can report it and go on with the next page.
+
+    Parameters
+    ----------
+    path : str or Path
+        A PDF, a (multi-page) TIFF or another image file.
+    dpi : float
+        Resolution PDF pages are rendered at, in dots per inch (50 to 1200).
+    max_pixels : int
+        Largest page accepted, in px.
+
+    Yields
+    ------
+    PageRef
+        The page.
+    ndarray, shape (H, W, 3), uint8, or ImageError
+        Its RGB image, or why it could not be read.
 
     Raises
     ------
     ImageError
         Before the first page, if the file itself cannot be opened.
+    OptionError
+        If `dpi` or `max_pixels` is invalid.
     """
     dpi = _check_args(dpi, max_pixels)
     path = Path(path)
@@ -407,7 +430,7 @@ def iter_pages(path: str | Path, dpi: float = PDF_DEFAULT_DPI,
     OptionError
         If `dpi` or `max_pixels` is invalid.
     """
-    for ref, page in _iter_results(path, dpi, max_pixels):
+    for ref, page in iter_page_results(path, dpi, max_pixels):
         if isinstance(page, ImageError):
             raise page
         yield ref, page
