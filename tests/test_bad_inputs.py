@@ -234,6 +234,37 @@ def test_cli_output_folder_that_is_a_file(corpus: Path, tmp_path: Path, capsys):
     assert target.read_text() == "not a folder"
 
 
+def test_cli_output_disk_full(corpus: Path, tmp_path: Path, capsys, monkeypatch):
+    """The disk fills up while a sheet is written: one error line, no partial or temporary
+    file of that sheet, and the next sheet is still written once space is back."""
+    import errno
+    import os as _os
+
+    from ecgdigitize.io import atomic
+
+    src = corpus / f"{NON_ASCII}.png"
+    first, second = tmp_path / "first.png", tmp_path / "second.png"
+    first.write_bytes(src.read_bytes())
+    second.write_bytes(src.read_bytes())
+    real_replace = _os.replace
+
+    def replace(a, b, *args, **kwargs):
+        if Path(b).name.startswith("first.") or Path(b).name.startswith("first_"):
+            raise OSError(errno.ENOSPC, _os.strerror(errno.ENOSPC))
+        return real_replace(a, b, *args, **kwargs)
+
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    out = tmp_path / "out"
+    assert main(["digitize", str(first), str(second), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left on device" in err[0] and str(first) in err[0]
+    names = sorted(p.name for p in out.iterdir())
+    assert not [n for n in names if n.startswith(("first", ".first"))]
+    assert {"second.hea", "second.dat", "second.csv", "second.json",
+            "second_overlay.png"} <= set(names)
+    assert not [n for n in names if n.startswith(".")]
+
+
 # --------------------------------------------------------------------------- fuzzing
 
 
