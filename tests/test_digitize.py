@@ -167,6 +167,12 @@ def test_locate_pulse_separates_interleaved_tall_pulses():
     spike[198:200, 0:400] = True
     assert locate_pulse(spike, 199.0, 0, 399, pxmm, pxmm, "left") is None
     assert locate_pulse(mask, 300.0, 0, 599, pxmm, pxmm, "left") is None
+    # Grid lines left in the ink (a photo, a black grid) form cells, not pulses.
+    grid = np.zeros((400, 600), bool)
+    grid[:, ::40] = True
+    grid[::40, :] = True
+    grid[279:281, :] = True                                          # a flat trace
+    assert locate_pulse(grid, 280.0, 0, 599, pxmm, pxmm, "left") is None
 
 
 def test_quarter_turns_not_fooled_by_tall_aligned_qrs():

@@ -245,6 +245,14 @@ def locate_pulse(mask: np.ndarray, baseline_px: float, x_lo: int, x_hi: int,
                 if mid.size and (((mid.mean(axis=1) > 0.1) & (mid.mean(axis=1) < 0.8)).mean()
                                  > 0.2):
                     continue
+                # The top stroke ends at the sides: a line running on beyond them (a grid
+                # line left in the ink of a photo or a black grid) makes a grid cell, no pulse.
+                reach = int(round(2.5 * px_per_mm_x))
+                outside = [sub[t0:t1 + 1, max(a0 - reach, 0):max(a0 - 1, 0)],
+                           sub[t0:t1 + 1, b1 + 2:b1 + 1 + reach]]
+                if any(o.shape[1] >= reach // 2 and o.any(axis=0).mean() > 0.6
+                       for o in outside):
+                    continue
                 rows_idx = np.arange(t0, t1 + 1)[:, None]
                 # The flat stroke nearest the expected top in each inner column.
                 first = np.where(band, rows_idx, np.inf).min(axis=0)[has]
