@@ -103,32 +103,12 @@ def _add_render_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-header", action="store_true", help="do not print header text")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``ecgdigitize`` command."""
-    from .synth.presets import PRESETS
-
-    parser = argparse.ArgumentParser(
-        prog="ecgdigitize",
-        description="Digitize paper-ECG images into calibrated 12-lead signals, generate "
-        "synthetic paper ECGs with ground truth, and score digitizations.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_digitizer_options(p: argparse.ArgumentParser) -> None:
+    """The options of the digitizer and its outputs, shared by ``digitize`` and ``batch``."""
     from .io.outputs import DEFAULT_FORMATS, OUTPUT_FORMATS
+    from .io.pages import PDF_DEFAULT_DPI
     from .paper import GAINS_MM_MV, PAPER_SPEEDS_MM_S
 
-    p = sub.add_parser("digitize", help="read paper-ECG images into signals (WFDB, CSV, JSON)",
-                       description="Digitize each IMAGE (PNG, JPEG, TIFF, BMP, WebP, or PDF) "
-                       "and write NAME.hea/.dat (WFDB), NAME.csv, NAME.json and "
-                       "NAME_overlay.png into the output folder, NAME being the image's file "
-                       "stem (characters other than letters, digits, - and _ become _). Every "
-                       "page of a PDF or a multi-page TIFF is a sheet of its own, named "
-                       "NAME_p001, NAME_p002, ...; PDF pages are rendered at --pdf-dpi. A file "
-                       "or page that cannot be read is reported on one line and skipped; the "
-                       "exit status is then 2.")
-    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE",
-                   help="image or PDF files")
-    p.add_argument("--out", "-o", type=Path, required=True, help="output folder")
     p.add_argument("--layout", default="auto",
                    help=f"layout name ({', '.join(layout_names())}, or one from "
                    "--layouts-file) or auto (default: auto)")
@@ -143,13 +123,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dpi", type=_dpi,
                    help="scan resolution in dpi, used when the grid cannot be measured "
                    "(default: the image's metadata; for a PDF page, --pdf-dpi)")
-    p.add_argument("--pdf-dpi", type=_dpi, default=200.0, metavar="DPI",
-                   help="resolution PDF pages are rendered at, in dpi (default 200)")
+    p.add_argument("--pdf-dpi", type=_dpi, default=PDF_DEFAULT_DPI, metavar="DPI",
+                   help=f"resolution PDF pages are rendered at, in dpi (default "
+                   f"{PDF_DEFAULT_DPI:g})")
     p.add_argument("--format", type=_formats, default=DEFAULT_FORMATS, metavar="LIST",
                    help=f"comma-separated output formats among {', '.join(OUTPUT_FORMATS)} "
                    "(aecg: HL7 aECG NAME.xml, dicom: DICOM 12-lead ECG NAME.dcm; "
                    f"default: {','.join(DEFAULT_FORMATS)})")
     p.add_argument("--no-overlay", action="store_true", help="do not write NAME_overlay.png")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``ecgdigitize`` command."""
+    from .synth.presets import PRESETS
+
+    parser = argparse.ArgumentParser(
+        prog="ecgdigitize",
+        description="Digitize paper-ECG images into calibrated 12-lead signals, generate "
+        "synthetic paper ECGs with ground truth, and score digitizations.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+
+    p = sub.add_parser("digitize", help="read paper-ECG images into signals (WFDB, CSV, JSON)",
+                       description="Digitize each IMAGE (PNG, JPEG, TIFF, BMP, WebP, or PDF) "
+                       "and write NAME.hea/.dat (WFDB), NAME.csv, NAME.json and "
+                       "NAME_overlay.png into the output folder, NAME being the image's file "
+                       "stem (characters other than letters, digits, - and _ become _). Every "
+                       "page of a PDF or a multi-page TIFF is a sheet of its own, named "
+                       "NAME_p001, NAME_p002, ...; PDF pages are rendered at --pdf-dpi. A file "
+                       "or page that cannot be read is reported on one line and skipped; the "
+                       "exit status is then 2.")
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE",
+                   help="image or PDF files")
+    p.add_argument("--out", "-o", type=Path, required=True, help="output folder")
+    _add_digitizer_options(p)
     p.add_argument("--quiet", action="store_true", help="print errors only")
 
     _add_batch_parser(sub)
@@ -358,9 +366,6 @@ def _non_negative_float(text: str) -> float:
 
 def _add_batch_parser(sub) -> None:
     """The ``batch`` sub-command's options."""
-    from .io.outputs import DEFAULT_FORMATS, OUTPUT_FORMATS
-    from .io.pages import PDF_DEFAULT_DPI
-    from .paper import GAINS_MM_MV, PAPER_SPEEDS_MM_S
 
     p = sub.add_parser(
         "batch", help="digitize many files in parallel, resumably (local processes or Dask)",
@@ -381,27 +386,7 @@ def _add_batch_parser(sub) -> None:
                    help="worker processes (default: all cores)")
     p.add_argument("--recursive", "-r", action="store_true",
                    help="look into sub-folders of INPUT folders; ** in globs spans folders")
-    p.add_argument("--layout", default="auto",
-                   help=f"layout name ({', '.join(layout_names())}, or one from "
-                   "--layouts-file) or auto (default: auto)")
-    p.add_argument("--layouts-file", type=Path,
-                   help="TOML or YAML file of user layouts (also candidates for auto)")
-    p.add_argument("--speed", type=_choice_or_auto("paper speed", "mm/s", PAPER_SPEEDS_MM_S),
-                   default="auto", help="paper speed in mm/s: 25, 50 or auto (default: auto)")
-    p.add_argument("--gain", type=_choice_or_auto("gain", "mm/mV", GAINS_MM_MV),
-                   default="auto", help="gain in mm/mV: 5, 10, 20 or auto (default: auto)")
-    p.add_argument("--fs", type=_positive_float, default=500.0,
-                   help="output sampling rate in Hz (default 500)")
-    p.add_argument("--dpi", type=_dpi,
-                   help="scan resolution in dpi, used when the grid cannot be measured "
-                   "(default: the image's metadata; for a PDF page, --pdf-dpi)")
-    p.add_argument("--pdf-dpi", type=_dpi, default=PDF_DEFAULT_DPI,
-                   help=f"resolution PDF pages are rendered at, in dpi (default "
-                   f"{PDF_DEFAULT_DPI:g})")
-    p.add_argument("--format", type=_formats, default=DEFAULT_FORMATS, metavar="LIST",
-                   help=f"comma-separated output formats among {', '.join(OUTPUT_FORMATS)} "
-                   f"(default: {','.join(DEFAULT_FORMATS)})")
-    p.add_argument("--no-overlay", action="store_true", help="do not write NAME_overlay.png")
+    _add_digitizer_options(p)
     g = p.add_argument_group("limits and resuming")
     g.add_argument("--timeout-s", type=_non_negative_float, default=120.0, metavar="S",
                    help="longest time a page may take, in s; its worker is then stopped and "
