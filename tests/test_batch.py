@@ -354,7 +354,7 @@ def test_ctrl_c_stops_cleanly(tmp_path: Path):
                 break
             time.sleep(0.1)
         os.killpg(proc.pid, signal.SIGINT)   # what Ctrl-C in a terminal does
-        assert proc.wait(30) == 130
+        assert proc.wait(120) == 130   # generous: a loaded 2-core machine is slow to stop
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
