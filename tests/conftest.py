@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ecgdigitize.digitize.result import Detected, Result
 from ecgdigitize.leads import STANDARD_LEADS, limb_leads_from_i_ii
 from ecgdigitize.record import EcgRecord
 
@@ -47,3 +48,23 @@ def shared_records() -> Path:
     if not path.is_dir():
         pytest.skip("shared development data not present")
     return path
+
+
+def sine_result(n_seconds: float, fs: float, source: str) -> Result:
+    """A digitized sheet for output-format tests: 12 leads of sines (0.2-2.4 mV, some
+    offset) at `fs` Hz, with NaN gaps (lead I), a missing first sample (II), a NaN end
+    (aVL) and an unread lead V6."""
+    t = np.arange(int(n_seconds * fs)) / fs
+    sig = np.stack([(0.2 * (k + 1)) * np.sin(2 * np.pi * (1.0 + 0.3 * k) * t) - 0.05 * k
+                    for k in range(12)], axis=1)
+    sig[100:150, 0] = np.nan          # a gap in lead I
+    sig[0, 1] = np.nan                # first sample of II
+    sig[-7:, 4] = np.nan              # end of aVL
+    sig[:, 11] = np.nan               # V6 not read
+    detected = Detected(layout="3x4", speed_mm_s=25.0, speed_source="pulse", gain_mm_mv=10.0,
+                        gain_source="printed", px_per_mm_x=11.81, px_per_mm_y=11.81,
+                        scale_source="grid", pulse="left")
+    return Result(signals=sig, fs=fs, lead_names=list(STANDARD_LEADS),
+                  quality={n: (0.0 if n == "V6" else 0.9) for n in STANDARD_LEADS},
+                  detected=detected, source=source, image_shape=(600, 900),
+                  warnings=["lead V6 unreadable"])

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgdigitize.digitize.result import Detected, Result
+from conftest import sine_result
+from ecgdigitize.digitize.result import Result
 from ecgdigitize.errors import OutputError, RecordError
 from ecgdigitize.io import atomic
 from ecgdigitize.io.aecg import (
@@ -33,22 +34,10 @@ MDC = ["MDC_ECG_LEAD_I", "MDC_ECG_LEAD_II", "MDC_ECG_LEAD_III", "MDC_ECG_LEAD_AV
 
 
 def make_result(n_seconds: float = 4.0, fs: float = FS) -> Result:
-    """12 leads of sines (0.2-2.4 mV, some offset), NaN gaps, an unread lead V6."""
-    t = np.arange(int(n_seconds * fs)) / fs
-    sig = np.stack([(0.2 * (k + 1)) * np.sin(2 * np.pi * (1.0 + 0.3 * k) * t) - 0.05 * k
-                    for k in range(12)], axis=1)
-    sig[100:150, 0] = np.nan          # a gap in lead I
-    sig[0, 1] = np.nan                # first sample of II
-    sig[-7:, 4] = np.nan              # end of aVL
-    sig[[10, 12, 14], 7] = np.nan     # isolated samples of V2
-    sig[:, 11] = np.nan               # V6 not read
-    detected = Detected(layout="3x4", speed_mm_s=25.0, speed_source="pulse", gain_mm_mv=10.0,
-                        gain_source="printed", px_per_mm_x=11.81, px_per_mm_y=11.81,
-                        scale_source="grid", pulse="left")
-    return Result(signals=sig, fs=fs, lead_names=list(STANDARD_LEADS),
-                  quality={n: (0.0 if n == "V6" else 0.9) for n in STANDARD_LEADS},
-                  detected=detected, source="scans/sheet <01> & co.png",
-                  image_shape=(600, 900), warnings=["lead V6 unreadable"])
+    """12 leads of sines (conftest.sine_result) with isolated NaN samples in V2."""
+    res = sine_result(n_seconds, fs, "scans/sheet <01> & co.png")
+    res.signals[[10, 12, 14], 7] = np.nan     # isolated samples of V2
+    return res
 
 
 @pytest.fixture
