@@ -15,6 +15,7 @@ converted exactly like a single image.
 
 from __future__ import annotations
 
+import math
 import struct
 import warnings
 from collections.abc import Iterator
@@ -27,7 +28,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..errors import ImageError
 
 __all__ = ["SUPPORTED_FORMATS", "DEFAULT_MAX_PIXELS", "MIN_SIDE_PX", "load_image",
-           "open_image", "frame_to_rgb", "decode_error", "is_pdf", "check_file"]
+           "open_image", "frame_to_rgb", "decode_error", "is_pdf", "check_file",
+           "plausible_dpi"]
 
 SUPPORTED_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "TIFF", "BMP", "WEBP", "MPO")
 #: Largest accepted image in pixels (a 600 dpi A3 scan is about 70 Mpx).
@@ -229,6 +231,29 @@ def frame_to_rgb(img: Image.Image, label: str, max_pixels: int = DEFAULT_MAX_PIX
         raise ImageError(f"{label}: image of {w}x{h} px is too small to be an ECG")
     img.load()
     return _to_rgb(ImageOps.exif_transpose(img))
+
+
+def plausible_dpi(info_dpi: object) -> float | None:
+    """The horizontal resolution of an image's ``dpi`` metadata, if it means anything.
+
+    Parameters
+    ----------
+    info_dpi : object
+        Pillow's ``img.info.get("dpi")`` (a pair of dpi values, or None).
+
+    Returns
+    -------
+    float or None
+        The first value in dpi, or None when there is none, it is not a finite
+        number, or it is 50 dpi or less or the meaningless default of 72 dpi.
+    """
+    try:
+        x = float(info_dpi[0]) if info_dpi else None  # type: ignore[index]
+    except (TypeError, ValueError, IndexError):
+        return None
+    if x is None or not math.isfinite(x) or x <= 50 or abs(x - 72.0) <= 0.5:
+        return None
+    return x
 
 
 def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

@@ -40,7 +40,7 @@ from .deskew import (
 from .gridscale import grid_scale
 from .labels import find_labels
 from .layout import BREAK_FRACTIONS, NameHit, match_layout
-from .load import DEFAULT_MAX_PIXELS, load_image
+from .load import DEFAULT_MAX_PIXELS, load_image, plausible_dpi
 from .result import Detected, LeadTrace, Result
 from .separate import ink_mask, remove_grid_lines, separate
 from .settings_text import PrintedSettings, read_printed_settings
@@ -98,12 +98,9 @@ def _file_dpi(path: Path) -> float | None:
         with pywarnings.catch_warnings():
             pywarnings.simplefilter("ignore")
             with Image.open(path) as img:
-                dpi = img.info.get("dpi")
+                return plausible_dpi(img.info.get("dpi"))
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
-    if dpi and float(dpi[0]) > 50 and abs(float(dpi[0]) - 72.0) > 0.5:
-        return float(dpi[0])
-    return None
 
 
 def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:

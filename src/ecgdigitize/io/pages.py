@@ -48,6 +48,7 @@ from ..digitize.load import (
     frame_to_rgb,
     is_pdf,
     open_image,
+    plausible_dpi,
 )
 from ..errors import ImageError, OptionError
 from ..paper import check_dpi
@@ -466,10 +467,6 @@ def page_dpi(ref: PageRef, dpi: float = PDF_DEFAULT_DPI) -> float | None:
                 frames = _page_frames(img)
                 if ref.index < len(frames):
                     img.seek(frames[ref.index])
-                value = img.info.get("dpi")
-                x = float(value[0]) if value else None
+                return plausible_dpi(img.info.get("dpi"))
     except Exception:   # metadata only: an unreadable file is reported by load_page
         return None
-    if x is None or not math.isfinite(x) or x <= 50 or abs(x - 72.0) <= 0.5:
-        return None
-    return x
