@@ -3,7 +3,8 @@
 Stages (each in its own module of :mod:`ecgdigitize.digitize`):
 
 1. :mod:`~.load` reads the file;
-2. :mod:`~.separate` splits pen ink from grid and paper;
+2. :mod:`~.perspective` finds a photographed sheet's paper outline and undoes
+   the perspective; :mod:`~.separate` splits pen ink from grid and paper;
 3. :mod:`~.deskew` undoes the rotation of the grid and turns the sheet upright;
 4. :mod:`~.gridscale` measures px per mm on each axis;
 5. :mod:`~.calibration` finds the 1 mV pulse, the gain and the paper speed, and
@@ -41,6 +42,7 @@ from .gridscale import grid_scale
 from .labels import find_labels
 from .layout import BREAK_FRACTIONS, NameHit, match_layout
 from .load import DEFAULT_MAX_PIXELS, load_image, plausible_dpi
+from .perspective import Rectification, rectify
 from .result import Detected, LeadTrace, Result
 from .separate import ink_mask, remove_grid_lines, separate
 from .settings_text import PrintedSettings, read_printed_settings
@@ -108,6 +110,10 @@ def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
     a = np.vstack([outer, [0, 0, 1]])
     b = np.vstack([inner, [0, 0, 1]])
     return (a @ b)[:2]
+
+
+def _corner_text(corners: np.ndarray) -> str:
+    return " ".join(f"({x:.0f},{y:.0f})" for x, y in corners)
 
 
 def _mode(values: np.ndarray, bin_px: float = 0.25) -> float:
@@ -316,7 +322,8 @@ def _break_evidence(mask: np.ndarray, rows: list[Row], t0: float, width: float,
 def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
              speed_mm_s: float | str = "auto", gain_mm_mv: float | str = "auto",
              fs: float = 500.0, layouts_extra: dict[str, Layout] | None = None,
-             dpi: float | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Result:
+             dpi: float | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+             perspective: bool = True) -> Result:
     """Digitize an image of a paper ECG.
 
     Parameters
@@ -340,6 +347,9 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
         measured (default: the file's metadata, if any).
     max_pixels : int
         Largest image accepted, in px.
+    perspective : bool
+        Look for the outline of the paper on a background (a photo) and undo
+        its perspective (:mod:`~.perspective`); scans are left as they are.
 
     Returns
     -------
@@ -390,6 +400,15 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
     if scale < 1.0:
         rgb = cv2.resize(rgb, (int(round(in_shape[1] * scale)), int(round(in_shape[0] * scale))),
                          interpolation=cv2.INTER_AREA)
+    rect: Rectification | None = None
+    if perspective:
+        rgb, rect = rectify(rgb, max_side_px=WORKING_MAX_SIDE_PX)
+        if rect is not None:
+            warnings.append(f"perspective corrected: paper found at corners "
+                            f"{_corner_text(rect.corners_px / scale)} px")
+            # File dpi says nothing about the rectified image's scale.
+            dpi = None
+    lap("perspective")
     sep = separate(rgb)
     lap("separate")
 
@@ -460,12 +479,16 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
     det.px_per_mm_x, det.px_per_mm_y = det.px_per_mm_x / scale, det.px_per_mm_y / scale
     det.rotation_deg = float(((sheet.rotation.angle_deg + 180.0) % 360.0) - 180.0)
     det.upside_down = abs(abs(det.rotation_deg) - 180.0) < 45.0
+    if rect is not None:
+        det.paper_corners_px = (rect.corners_px / scale).round(1).tolist()
 
     # Map traced centre lines back to input-image px.
     inv = cv2.invertAffineTransform(sheet.rotation.matrix)
     traces = []
     for seg in result["segments"]:
         x, y = rotate_points(inv, seg.x_px, seg.y_px)
+        if rect is not None:
+            x, y = rect.to_input(x, y)
         seg.x_px, seg.y_px = x / scale, y / scale
         traces.append(seg)
     timings["total"] = float(sum(v for k, v in timings.items()))
@@ -578,8 +601,12 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
     starts = np.array([_row_start(tr, r, p) for tr, r, p in triples], float)
     ends = np.array([_row_end(tr, r, p) for tr, r, p in triples], float)
     radius = float(np.median([tr.pen_radius_px for tr in traced]))
-    t0 = float(np.median(starts)) + max(radius - 0.5, 0.0)
-    x_end = float(np.median(ends)) - max(radius - 0.5, 0.0)
+    # A row whose pulse was found starts exactly after it; rows whose first stretch was
+    # lost start late, and half the rows may be such (a row's median would then move).
+    left = [s for s, p in zip(starts, pulses, strict=True) if p is not None and p.side == "left"]
+    right = [e for e, p in zip(ends, pulses, strict=True) if p is not None and p.side == "right"]
+    t0 = float(np.median(left if left else starts)) + max(radius - 0.5, 0.0)
+    x_end = float(np.median(right if right else ends)) - max(radius - 0.5, 0.0)
     width = max(x_end - t0, 1.0)
     px_per_s = pxmm_x * det.speed_mm_s
     det.sheet_duration_s = _standard_duration(width / px_per_s)

@@ -83,6 +83,10 @@ class Detected:
         Where a calibration pulse was found: ``left``, ``right`` or ``none``.
     sheet_duration_s : float
         Time shown across a full row, in s.
+    paper_corners_px : list of [x, y], optional
+        Corners of the paper in input-image px (top-left, top-right,
+        bottom-right, bottom-left) where a photo's perspective was corrected;
+        the px/mm figures are then those of the rectified sheet.
     """
 
     layout: str = "unknown"
@@ -99,6 +103,7 @@ class Detected:
     upside_down: bool = False
     pulse: str = "none"
     sheet_duration_s: float = 10.0
+    paper_corners_px: list[list[float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
