@@ -1,7 +1,8 @@
 """Digitizer benchmark (issue 3): accuracy on synthetic scans, speed, memory, real images.
 
 Run: ``.venv/bin/python benchmarks/bench_digitize.py [--n-clean 24] [--n-scan 12]
-[--workers 2] [--write-results]``
+[--n-photo 0] [--n-degraded 0] [--n-overlap 0] [--option KEY=VALUE] [--workers 2]
+[--write-results]``
 
 Two sets of sheets are generated with fixed seeds (one
 :class:`numpy.random.SeedSequence` child per sheet) from the real records in
@@ -14,6 +15,12 @@ Two sets of sheets are generated with fixed seeds (one
 - ``scan``: half ``bw-scan``, half ``clean-scan``, both with a rotation of
   up to +-5 degrees, scanner noise, handwriting 0-0.4, a printed header and a
   JPEG round trip (quality 60-95).
+
+With ``--n-photo``, ``--n-degraded`` and ``--n-overlap`` (issue 4; 0 by default)
+sets of the generator's ``photo``, ``degraded`` and ``overlap`` presets are
+added, drawn unchanged from the preset, and scored against issue 4's targets.
+``--option KEY=VALUE`` passes a keyword to ``digitize()`` (e.g.
+``perspective=false``) to compare a variant on the same sheets.
 
 Each sheet is written (image + ground-truth sidecar), digitized with
 ``digitize(path)`` (the time measured is that call only: decoding the file
@@ -90,6 +97,9 @@ T_PXMM = 0.01
 T_SCAN_LEAD_DB = 15.0
 T_TIME_S = 2.0
 T_MEM_MB = 1024.0
+# Targets of issue 4 (median SNR per lead, reference convention; layout rate for photos).
+T_ISSUE4_DB = {"photo": 10.0, "degraded": 12.0, "overlap": 12.0}
+T_PHOTO_LAYOUT = 0.95
 
 # Printed on ecg00005: ventricular rate 80 bpm.
 PRINTED_HR = {"ecg00005": 80.0}
@@ -127,7 +137,17 @@ def scan_spec(i: int, rng: np.random.Generator) -> SheetSpec:
     return spec
 
 
-SPEC_MAKERS = {"clean": clean_spec, "scan": scan_spec}
+def preset_spec(preset: str):
+    """Spec maker drawing from a generator preset unchanged (issue 4's conditions)."""
+    def make(i: int, rng: np.random.Generator) -> SheetSpec:
+        return sample_spec(preset, rng)
+    return make
+
+
+SPEC_MAKERS = {"clean": clean_spec, "scan": scan_spec, "photo": preset_spec("photo"),
+               "degraded": preset_spec("degraded"), "overlap": preset_spec("overlap")}
+#: Sets, in report order, with the key of the tasks' seed sequence (never reuse a key).
+SET_KEYS = {"clean": 1, "scan": 2, "photo": 3, "degraded": 4, "overlap": 5}
 
 
 def _load_record(source: str, rng: np.random.Generator, index: int):
@@ -162,7 +182,7 @@ def _f(v: Any) -> float | None:
 
 def run_sheet(task: tuple) -> dict[str, Any]:
     """Generate, digitize and score one sheet. Never raises."""
-    set_name, i, source, seed_seq, out_dir = task
+    set_name, i, source, seed_seq, out_dir, options = task
     out = Path(out_dir) / set_name
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed_seq)
@@ -198,7 +218,7 @@ def run_sheet(task: tuple) -> dict[str, Any]:
     pred_path: Path | None = None
     t0 = time.perf_counter()
     try:
-        res = digitize(img_path)
+        res = digitize(img_path, **options)
         row["time_s"] = time.perf_counter() - t0
         det = res.detected
         # The digitizer works on a copy of at most WORKING_MAX_SIDE_PX; px/mm are the input's.
@@ -233,12 +253,30 @@ def run_sheet(task: tuple) -> dict[str, Any]:
 
 
 def make_tasks(n: int, set_name: str, sources: list[str], seed: int, out_dir: str,
-               key: int) -> list[tuple]:
+               key: int, options: dict[str, Any] | None = None) -> list[tuple]:
     order = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, key))) \
         .permutation(len(sources))
     children = np.random.SeedSequence(seed, spawn_key=(key,)).spawn(n)
-    return [(set_name, i, sources[order[i % len(sources)]], children[i], out_dir)
-            for i in range(n)]
+    return [(set_name, i, sources[order[i % len(sources)]], children[i], out_dir,
+             dict(options or {})) for i in range(n)]
+
+
+def parse_options(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs for ``digitize()`` (``true``/``false`` and numbers converted)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--option wants KEY=VALUE, got {item!r}")
+        low = value.lower()
+        if low in ("true", "false"):
+            out[key] = low == "true"
+            continue
+        try:
+            out[key] = float(value)
+        except ValueError:
+            out[key] = value
+    return out
 
 
 # --------------------------------------------------------------------------- real images
@@ -571,6 +609,23 @@ def build_report(args, sets: dict[str, list[dict]], speed: dict | None,
                  f"{_ok(speed['peak_rss_mb'] <= T_MEM_MB)} |")
     L.append("")
 
+    issue4 = [k for k in T_ISSUE4_DB if k in st]
+    if issue4:
+        L.append("### Targets of issue 4")
+        L.append("")
+        L.append("| target | measured | verdict |")
+        L.append("|---|---|---|")
+        for k in issue4:
+            s = st[k]
+            L.append(f"| {k}: median SNR per lead ≥ {T_ISSUE4_DB[k]:g} dB (reference "
+                     f"convention) | {_fmt(s['lead_med_ref'])} dB ({s['failures']} of {s['n']} "
+                     f"sheets failed) | {_ok(s['lead_med_ref'] >= T_ISSUE4_DB[k])} |")
+            if k == "photo":
+                L.append(f"| photo: layout ≥ {100 * T_PHOTO_LAYOUT:g} % | "
+                         f"{_pct(s['layout'], s['n'])} | "
+                         f"{_ok(s['n'] > 0 and s['layout'] / s['n'] >= T_PHOTO_LAYOUT)} |")
+        L.append("")
+
     if real:
         L.append("### Real images (`../shared/data/real-images-dev`, no ground truth)")
         L.append("")
@@ -640,6 +695,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-clean", type=int, default=24, help="clean sheets (default 24)")
     ap.add_argument("--n-scan", type=int, default=12, help="scan sheets (default 12)")
+    ap.add_argument("--n-photo", type=int, default=0,
+                    help="sheets of the generator's photo preset (issue 4; default 0)")
+    ap.add_argument("--n-degraded", type=int, default=0,
+                    help="sheets of the degraded preset (issue 4; default 0)")
+    ap.add_argument("--n-overlap", type=int, default=0,
+                    help="sheets of the overlap preset (issue 4; default 0)")
+    ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                    help="keyword for digitize(), e.g. perspective=false (repeatable)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None,
                     help="folder for sheets and outputs (default: a temporary folder)")
@@ -677,8 +740,11 @@ def main() -> None:
         out = args.out
         out.mkdir(parents=True, exist_ok=True)
 
-    tasks = (make_tasks(args.n_clean, "clean", sources, args.seed, str(out), 1)
-             + make_tasks(args.n_scan, "scan", sources, args.seed, str(out), 2))
+    options = parse_options(args.option)
+    counts = {"clean": args.n_clean, "scan": args.n_scan, "photo": args.n_photo,
+              "degraded": args.n_degraded, "overlap": args.n_overlap}
+    tasks = [t for name, key in SET_KEYS.items()
+             for t in make_tasks(counts[name], name, sources, args.seed, str(out), key, options)]
     real_paths = [] if args.no_real or not REAL.is_dir() else \
         [str(p) for p in sorted(REAL.iterdir()) if p.suffix.lower() in
          (".png", ".jpg", ".jpeg")]
@@ -717,8 +783,8 @@ def main() -> None:
             speed = {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
     wall = time.perf_counter() - t_start
 
-    sets = {"clean": [r for r in rows if r["set"] == "clean"],
-            "scan": [r for r in rows if r["set"] == "scan"]}
+    sets = {name: [r for r in rows if r["set"] == name] for name in SET_KEYS
+            if counts[name] > 0}
     report = build_report(args, sets, speed, real, source_desc, wall)
     details = per_sheet_table(rows)
     cmd = ".venv/bin/python benchmarks/bench_digitize.py " + shlex.join(sys.argv[1:])
@@ -735,7 +801,8 @@ def main() -> None:
 
     if args.write_results:
         today = datetime.date.today().isoformat()
-        sec = [f"## Digitizer on synthetic scans (issue 3) — {today}", "",
+        which = "issues 3 and 4" if any(k in sets for k in T_ISSUE4_DB) else "issue 3"
+        sec = [f"## Digitizer on synthetic sheets ({which}) — {today}", "",
                f"Command: `{cmd.strip()}`", "", f"Code: {code}.", "",
                f"Machine: {machine_line()}.", "",
                *report,
