@@ -131,6 +131,12 @@ def _add_digitizer_options(p: argparse.ArgumentParser) -> None:
                    "(aecg: HL7 aECG NAME.xml, dicom: DICOM 12-lead ECG NAME.dcm; "
                    f"default: {','.join(DEFAULT_FORMATS)})")
     p.add_argument("--no-overlay", action="store_true", help="do not write NAME_overlay.png")
+    p.add_argument("--redundancy", choices=("gaps", "all", "none"), default="gaps",
+                   help="fill limb-lead samples from the other limb leads (III = II - I, ...): "
+                   "gaps: printed samples that could not be read; all: also where the lead was "
+                   "not printed; none: nothing (default: gaps). Filled samples are marked in "
+                   "the outputs; a limb lead that disagrees with the others is flagged in "
+                   "every mode")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -330,7 +336,7 @@ def _cmd_digitize(args: argparse.Namespace) -> int:
                     dpi = args.dpi if args.dpi is not None else page_dpi(ref, args.pdf_dpi)
                     result = digitize(page, layout=args.layout, speed_mm_s=args.speed,
                                       gain_mm_mv=args.gain, fs=args.fs, layouts_extra=extra,
-                                      dpi=dpi)
+                                      dpi=dpi, redundancy=args.redundancy)
                     if result.source == "<array>":
                         result.source = ref.label
                     write_outputs(result, args.out, name, args.format, image=page,
@@ -420,7 +426,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     options = DigitizeOptions(layout=args.layout, speed_mm_s=args.speed, gain_mm_mv=args.gain,
                               fs=args.fs, dpi=args.dpi, pdf_dpi=args.pdf_dpi,
                               formats=tuple(args.format), overlay=not args.no_overlay,
-                              layouts_extra=extra)
+                              layouts_extra=extra, redundancy=args.redundancy)
     summary = run_batch(args.inputs, args.out, options, workers=args.workers,
                         recursive=args.recursive, timeout_s=args.timeout_s,
                         max_memory_mb=args.max_memory_mb, retry_failed=args.retry_failed,

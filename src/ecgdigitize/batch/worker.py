@@ -77,6 +77,9 @@ class DigitizeOptions:
         User layouts (from :func:`ecgdigitize.layouts.load_layouts`).
     max_pixels : int
         Largest page accepted, in px.
+    redundancy : str
+        Limb-lead filling: ``gaps``, ``all`` or ``none`` (see
+        :func:`ecgdigitize.digitize.pipeline.digitize`).
     """
 
     layout: str = "auto"
@@ -89,6 +92,7 @@ class DigitizeOptions:
     overlay: bool = True
     layouts_extra: dict[str, Any] | None = field(default=None, hash=False)
     max_pixels: int = DEFAULT_MAX_PIXELS
+    redundancy: str = "gaps"
 
     def fingerprint(self) -> str:
         """A short text that changes when an option changing the outputs changes.
@@ -359,7 +363,7 @@ def digitize_page(task: PageTask, folder: Path) -> dict[str, Any]:
     t_load = time.perf_counter() - t
     result = digitize(image, layout=opts.layout, speed_mm_s=opts.speed_mm_s,
                       gain_mm_mv=opts.gain_mm_mv, fs=opts.fs, layouts_extra=opts.layouts_extra,
-                      dpi=dpi, max_pixels=opts.max_pixels)
+                      dpi=dpi, max_pixels=opts.max_pixels, redundancy=opts.redundancy)
     result.source = ref.label
     t = time.perf_counter()
     write_outputs(result, folder, task.name, opts.formats, image=image, overlay=opts.overlay)

@@ -43,6 +43,7 @@ from .labels import find_labels
 from .layout import BREAK_FRACTIONS, NameHit, match_layout
 from .load import DEFAULT_MAX_PIXELS, load_image, plausible_dpi
 from .perspective import Rectification, rectify
+from .redundancy import FILL_MODES, apply_redundancy
 from .result import Detected, LeadTrace, Result
 from .separate import ink_mask, remove_grid_lines, separate
 from .settings_text import PrintedSettings, read_printed_settings
@@ -323,7 +324,7 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
              speed_mm_s: float | str = "auto", gain_mm_mv: float | str = "auto",
              fs: float = 500.0, layouts_extra: dict[str, Layout] | None = None,
              dpi: float | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
-             perspective: bool = True) -> Result:
+             perspective: bool = True, redundancy: str = "gaps") -> Result:
     """Digitize an image of a paper ECG.
 
     Parameters
@@ -350,6 +351,14 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
     perspective : bool
         Look for the outline of the paper on a background (a photo) and undo
         its perspective (:mod:`~.perspective`); scans are left as they are.
+    redundancy : {"gaps", "all", "none"}
+        Use the redundancy of the limb leads
+        (:mod:`~.redundancy`): ``gaps`` fills limb-lead samples that were
+        printed but could not be read from the other limb leads, ``all`` also
+        reconstructs limb leads where they were not printed, ``none`` fills
+        nothing. Filled samples are marked in ``Result.filled``; in every
+        mode a limb lead that disagrees with the others is flagged (quality
+        lowered, a warning).
 
     Returns
     -------
@@ -374,6 +383,9 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
         clock = now
 
     speed_opt, gain_opt = _check_options(layout, speed_mm_s, gain_mm_mv, fs, layouts_extra)
+    if redundancy not in FILL_MODES:
+        raise OptionError(f"redundancy must be one of {', '.join(FILL_MODES)}, got "
+                          f"{redundancy!r}")
     source = "<array>"
     if isinstance(image, (str, Path)):
         source = str(image)
@@ -491,10 +503,14 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
             x, y = rect.to_input(x, y)
         seg.x_px, seg.y_px = x / scale, y / scale
         traces.append(seg)
+    out = Result(signals=result["signals"], fs=float(fs), lead_names=list(STANDARD_LEADS),
+                 quality=result["quality"], detected=det, traces=traces, timings_s=timings,
+                 source=source, image_shape=in_shape, warnings=warnings)
+    t_red = time.perf_counter()
+    apply_redundancy(out, redundancy)
+    timings["redundancy"] = time.perf_counter() - t_red
     timings["total"] = float(sum(v for k, v in timings.items()))
-    return Result(signals=result["signals"], fs=float(fs), lead_names=list(STANDARD_LEADS),
-                  quality=result["quality"], detected=det, traces=traces, timings_s=timings,
-                  source=source, image_shape=in_shape, warnings=warnings)
+    return out
 
 
 def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, layout: str,

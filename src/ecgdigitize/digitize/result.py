@@ -138,6 +138,16 @@ class Result:
         (height, width) of the input image in px.
     warnings : list of str
         Things the reader should know (e.g. speed assumed, lead unreadable).
+    filled : ndarray of bool, shape (n_samples, n_leads), optional
+        True where a sample was not read but reconstructed from the other
+        limb leads (see :mod:`ecgdigitize.digitize.redundancy`); None when
+        no such step ran.
+    flagged_leads : list of str
+        Limb leads that disagree with the other limb leads (their quality is
+        lowered; their samples are as read).
+    limb_residual_mv : dict of str to float
+        Per limb lead compared with the others: RMS of its residual against
+        the least-squares fit of the other limb leads, in mV.
     """
 
     signals: np.ndarray
@@ -150,6 +160,9 @@ class Result:
     source: str = "<array>"
     image_shape: tuple[int, int] = (0, 0)
     warnings: list[str] = field(default_factory=list)
+    filled: np.ndarray | None = None
+    flagged_leads: list[str] = field(default_factory=list)
+    limb_residual_mv: dict[str, float] = field(default_factory=dict)
 
     @property
     def nan_mask(self) -> np.ndarray:
@@ -166,8 +179,16 @@ class Result:
         return EcgRecord(self.signals, self.fs, list(self.lead_names), name=name,
                          comments=[f"digitized from {self.source} by ecgdigitize"])
 
+    def filled_fraction(self) -> dict[str, float]:
+        """Per lead, the fraction of samples reconstructed from other leads (0 if none)."""
+        n = self.signals.shape[0]
+        if self.filled is None or n == 0 or np.shape(self.filled) != self.signals.shape:
+            return {name: 0.0 for name in self.lead_names}
+        return {name: float(np.count_nonzero(self.filled[:, i])) / n
+                for i, name in enumerate(self.lead_names)}
+
     def summary(self) -> dict[str, Any]:
-        """JSON-ready summary: detected settings, quality, timings, warnings."""
+        """JSON-ready summary: detected settings, quality, filled samples, timings, warnings."""
         return {
             "source": self.source,
             "image_shape_px": list(self.image_shape),
@@ -177,6 +198,10 @@ class Result:
             "quality": {k: round(float(v), 4) for k, v in self.quality.items()},
             "nan_fraction": {n: round(float(np.mean(~np.isfinite(self.signals[:, i]))), 4)
                              for i, n in enumerate(self.lead_names)},
+            "filled_fraction": {k: round(v, 4) for k, v in self.filled_fraction().items()},
+            "flagged_leads": list(self.flagged_leads),
+            "limb_residual_mv": {k: round(float(v), 4)
+                                 for k, v in self.limb_residual_mv.items()},
             "detected": self.detected.to_dict(),
             "timings_s": {k: round(float(v), 4) for k, v in self.timings_s.items()},
             "warnings": list(self.warnings),

@@ -9,7 +9,8 @@ folder, then renamed), so a reader never sees a half-written file:
 - **CSV** (``NAME.csv``): a ``time_s`` column, then one column per lead in mV
   (4 decimals, i.e. 0.1 µV); an empty cell where a sample is unknown.
 - **JSON** (``NAME.json``): :meth:`Result.summary` (detected settings, quality,
-  timings, warnings), the lead segments read (without their pixel lines) and
+  filled fraction and flagged limb leads, timings, warnings), the lead segments
+  read (without their pixel lines), the sample ranges filled from other leads and
   ``{"fs_hz": ..., "leads": {name: [value or null, ...]}}``, the form that
   ``ecgdigitize evaluate --pred`` reads
   (:func:`ecgdigitize.evaluate.scoring.load_reconstruction`).
@@ -172,6 +173,29 @@ def _signals(result: Result) -> np.ndarray:
     return sig
 
 
+def _filled_counts(result: Result) -> dict[str, int] | None:
+    """Samples reconstructed from other leads, per lead; None if no such step ran."""
+    filled = result.filled
+    if filled is None or np.shape(filled) != np.shape(result.signals):
+        return None
+    return {name: int(np.count_nonzero(filled[:, j]))
+            for j, name in enumerate(result.lead_names)}
+
+
+def _filled_runs(result: Result) -> dict[str, list[list[int]]]:
+    """Per lead with filled samples, their ``[start, stop)`` sample ranges."""
+    counts = _filled_counts(result)
+    out: dict[str, list[list[int]]] = {}
+    if not counts:
+        return out
+    for j, name in enumerate(result.lead_names):
+        if counts[name]:
+            m = np.concatenate([[False], np.asarray(result.filled[:, j], bool), [False]])
+            edges = np.flatnonzero(np.diff(m.astype(np.int8)))
+            out[name] = [[int(a), int(b)] for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    return out
+
+
 # --------------------------------------------------------------------------- writers
 
 
@@ -187,7 +211,10 @@ def wfdb_comments(result: Result) -> list[str]:
     -------
     list of str
         Source image, detected layout, speed, gain, scale, rotation and how
-        each was found, mean and per-lead quality.
+        each was found, mean and per-lead quality, the number of samples of
+        each lead reconstructed from the other limb leads (``filled_samples``,
+        when the redundancy step ran), the limb leads flagged as disagreeing
+        with the others (``flagged_leads``, if any) and the warnings.
     """
     from .. import __version__
 
@@ -213,6 +240,11 @@ def wfdb_comments(result: Result) -> list[str]:
         ("mean_quality", _num(q, ".3f")),
         ("quality", " ".join(f"{k}={_num(v, '.3f')}" for k, v in result.quality.items())),
     ]
+    counts = _filled_counts(result)
+    if counts is not None:
+        items.append(("filled_samples", " ".join(f"{k}={v}" for k, v in counts.items())))
+    if result.flagged_leads:
+        items.append(("flagged_leads", " ".join(result.flagged_leads)))
     items += [("warning", w) for w in result.warnings]
     return [_comment_line(k, v) for k, v in items]
 
@@ -331,6 +363,7 @@ def json_document(result: Result) -> dict[str, Any]:
     doc["fs_hz"] = float(result.fs)
     doc["mean_quality"] = mean_quality(result)
     doc["segments"] = _segments(result)
+    doc["filled_samples"] = _filled_runs(result)
     doc = to_jsonable(doc)
     rounded = np.round(sig, VALUE_DECIMALS)
     doc["leads"] = {
@@ -346,7 +379,10 @@ def write_json(result: Result, path: str | Path) -> Path:
     The document holds ``schema`` (``ecgdigitize.digitized/1``), everything of
     :meth:`Result.summary` (the lead list as ``lead_names``), ``fs_hz`` (Hz),
     ``mean_quality``, ``segments`` (lead, row, col, col_span, t_start_s,
-    t_end_s in s, quality, label_found of every segment read) and ``leads``
+    t_end_s in s, quality, label_found of every segment read),
+    ``filled_samples`` (lead name -> ``[start, stop)`` sample ranges
+    reconstructed from the other limb leads, leads without any left out; the
+    summary's ``filled_fraction`` and ``flagged_leads`` sum it up) and ``leads``
     (lead name -> values in mV, ``null`` where unknown; sample ``i`` is at
     ``i / fs_hz`` s), which
     :func:`ecgdigitize.evaluate.scoring.load_reconstruction` reads.
