@@ -526,6 +526,16 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
         raise NotAnEcgError("no ECG trace rows found (is this a paper ECG?)")
     for r in rows:
         _extend_to_pulse(mask, r, est, pxmm_y if np.isfinite(pxmm_y) else est)
+    # The rows of a sheet start and end in the same columns. A row whose first (or last)
+    # stretch fell apart into pieces too short to be trace components (a faint or blurred
+    # pen) is traced from the common start to the common end as well; where it starts is
+    # still judged on its own trace (`_row_start`).
+    if len(rows) >= 3:
+        x0_common = int(np.median([r.x0_px for r in rows]))
+        x1_common = int(np.median([r.x1_px for r in rows]))
+        for r in rows:
+            r.x0_px = min(r.x0_px, x0_common)
+            r.x1_px = max(r.x1_px, x1_common)
     traced = [trace_row(mask, sheet.ink, r) for r in rows]
     # A straight line (left-over grid, a frame, a ruled line) is not a row of ECG.
     keep = [_is_ecg_row(tr, est, pxmm_y if np.isfinite(pxmm_y) else est) for tr in traced]
