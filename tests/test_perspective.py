@@ -145,3 +145,12 @@ def test_digitize_reads_a_photographed_sheet(tmp_path):
         ok = np.isfinite(seg.x_px)
         i = np.flatnonzero(ok)[len(np.flatnonzero(ok)) // 2]
         assert cv2.pointPolygonTest(quad, (float(seg.x_px[i]), float(seg.y_px[i])), False) > 0
+
+
+def test_an_upright_page_is_not_cropped():
+    """A screen capture: white margin around a full-bleed pink grid, nothing to correct."""
+    img = np.full((420, 768, 3), 255, np.uint8)
+    img[12:397, 13:755] = (250, 215, 210)
+    img[12:397, 13:755:8] = (240, 150, 150)
+    img[12:397:8, 13:755] = (240, 150, 150)
+    assert find_paper(img) is None

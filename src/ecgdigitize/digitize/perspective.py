@@ -21,8 +21,9 @@ How the paper is found:
    image centre, unknown focal length): under perspective the lengths of the
    sides alone would stretch one axis by up to 20 % at 30 degrees of tilt.
 
-A scan (paper filling the frame, corners at the image corners) and any shape
-that is not clearly a quadrilateral are left alone: :func:`find_paper` returns
+A scan (paper filling the frame, corners at the image corners), a paper that
+already lies upright, and any shape that is not clearly a quadrilateral are
+left alone: :func:`find_paper` returns
 ``None`` and the image goes on unchanged.
 """
 
@@ -52,6 +53,10 @@ PAPER_SIDE_FRACTION = 0.3
 #: Least colour difference (delta E) between the scene just outside a side of the paper
 #: and the paper just inside it.
 EDGE_DELTA_E = 8.0
+
+#: Largest corner offset (fraction of the image size) from an upright rectangle for which
+#: nothing is corrected.
+UPRIGHT_TOLERANCE = 0.01
 
 #: Least fraction of the image the paper must cover to be trusted.
 MIN_PAPER_FRACTION = 0.12
@@ -291,6 +296,13 @@ def find_paper(rgb: np.ndarray, side_px: int = WORK_SIDE_PX) -> np.ndarray | Non
     gap = np.abs(quad - frame) / np.array([sw, sh])
     if np.all(np.max(gap, axis=1) < CORNER_MARGIN):
         return None  # paper fills the frame: a scan
+    # An upright rectangle needs no correction (a screen capture whose white margin
+    # frames a full-bleed grid would otherwise be cropped to its grid).
+    x0, y0 = quad.min(axis=0)
+    x1, y1 = quad.max(axis=0)
+    box = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+    if np.max(np.abs(quad - box) / np.array([sw, sh])) < UPRIGHT_TOLERANCE:
+        return None
     # The corners lie in the image (a quad reaching far out of it is no paper outline),
     # and the scene outside the sides looks unlike the paper inside them.
     if np.any((quad < -CORNER_MARGIN * np.array([sw, sh]))
