@@ -345,7 +345,10 @@ def trace_row(mask: np.ndarray, ink: np.ndarray, row: Row, x0: int | None = None
     top_edge[c_cols] = te
     bottom_edge[c_cols] = be
     extent = (be - te) / 2.0
-    r = float(np.percentile(extent, 25)) if extent.size else 0.5
+    # A pen inks at least its diameter in every column, more where the trace slopes: the
+    # thinnest columns give the radius. (A higher percentile overestimates it badly on noisy
+    # or high-gain traces, and the opening then shaves QRS spikes into combs.)
+    r = float(np.percentile(extent, 2)) if extent.size else 0.5
     if r >= THICK_PEN_RADIUS_PX:
         y_out = stroke_centre_morph(top_edge, bottom_edge, r) + y0
     else:
