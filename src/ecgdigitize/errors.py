@@ -15,6 +15,7 @@ __all__ = [
     "NotAnEcgError",
     "OutputError",
     "BatchError",
+    "ModelError",
 ]
 
 
@@ -53,3 +54,8 @@ class BatchError(EcgDigitizeError):
     belongs to another version, or worker processes keep dying at start-up.
     A bad page never raises it; it is recorded in the manifest instead.
     """
+
+
+class ModelError(EcgDigitizeError):
+    """A learned model cannot be used: its file is missing or corrupt, or the run-time
+    library it needs (onnxruntime) is not installed."""
