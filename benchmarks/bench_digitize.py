@@ -569,10 +569,11 @@ def build_report(args, sets: dict[str, list[dict]], speed: dict | None,
                 L.append(f"| errors | {'; '.join(speed['errors'])} | |")
         L.append("")
 
-    L.append("### Targets of issue 3")
-    L.append("")
-    L.append("| target | measured | verdict |")
-    L.append("|---|---|---|")
+    if "clean" in st or "scan" in st or speed is not None:
+        L.append("### Targets of issue 3")
+        L.append("")
+        L.append("| target | measured | verdict |")
+        L.append("|---|---|---|")
     if "clean" in st:
         s = st["clean"]
         worst_ref = min(s["per_lead_ref"].items(), key=lambda kv: kv[1]

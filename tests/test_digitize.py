@@ -337,3 +337,20 @@ def test_sheet_turned_a_quarter_is_read(quarters):
     assert result.detected.layout == "6x2"
     assert abs(abs(result.detected.rotation_deg) - 90.0) < 0.5
     assert np.median(_score(result, gt)) > 10.0
+
+
+def test_segmenter_option_is_checked(clean_sheet):
+    image, _ = clean_sheet
+    with pytest.raises(OptionError, match="segmenter"):
+        digitize(image, segmenter="magic")
+
+
+def test_learned_segmenter_reads_a_clean_sheet(clean_sheet):
+    pytest.importorskip("onnxruntime")
+    from ecgdigitize.models.segmenter import DEFAULT_MODEL_PATH
+    if not DEFAULT_MODEL_PATH.exists():
+        pytest.skip("no shipped segmentation model")
+    image, gt = clean_sheet
+    res = digitize(image, segmenter="learned")
+    assert res.detected.layout == gt["layout"]
+    assert np.mean(np.isfinite(res.signals)) > 0.2

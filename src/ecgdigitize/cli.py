@@ -137,6 +137,12 @@ def _add_digitizer_options(p: argparse.ArgumentParser) -> None:
                    "not printed; none: nothing (default: gaps). Filled samples are marked in "
                    "the outputs; a limb lead that disagrees with the others is flagged in "
                    "every mode")
+    p.add_argument("--segmenter", choices=("classical", "learned"), default="classical",
+                   help="pixel separation: classical (colour and intensity) or learned (the "
+                   "shipped network, run with onnxruntime) (default: classical)")
+    p.add_argument("--no-perspective", action="store_true",
+                   help="do not look for a photographed sheet's paper outline to undo its "
+                   "perspective")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -336,7 +342,9 @@ def _cmd_digitize(args: argparse.Namespace) -> int:
                     dpi = args.dpi if args.dpi is not None else page_dpi(ref, args.pdf_dpi)
                     result = digitize(page, layout=args.layout, speed_mm_s=args.speed,
                                       gain_mm_mv=args.gain, fs=args.fs, layouts_extra=extra,
-                                      dpi=dpi, redundancy=args.redundancy)
+                                      dpi=dpi, redundancy=args.redundancy,
+                                      perspective=not args.no_perspective,
+                                      segmenter=args.segmenter)
                     if result.source == "<array>":
                         result.source = ref.label
                     write_outputs(result, args.out, name, args.format, image=page,
@@ -426,7 +434,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     options = DigitizeOptions(layout=args.layout, speed_mm_s=args.speed, gain_mm_mv=args.gain,
                               fs=args.fs, dpi=args.dpi, pdf_dpi=args.pdf_dpi,
                               formats=tuple(args.format), overlay=not args.no_overlay,
-                              layouts_extra=extra, redundancy=args.redundancy)
+                              layouts_extra=extra, redundancy=args.redundancy,
+                              perspective=not args.no_perspective, segmenter=args.segmenter)
     summary = run_batch(args.inputs, args.out, options, workers=args.workers,
                         recursive=args.recursive, timeout_s=args.timeout_s,
                         max_memory_mb=args.max_memory_mb, retry_failed=args.retry_failed,

@@ -80,6 +80,10 @@ class DigitizeOptions:
     redundancy : str
         Limb-lead filling: ``gaps``, ``all`` or ``none`` (see
         :func:`ecgdigitize.digitize.pipeline.digitize`).
+    perspective : bool
+        Correct the perspective of photographed sheets.
+    segmenter : str
+        ``classical`` or ``learned`` pixel separation.
     """
 
     layout: str = "auto"
@@ -93,6 +97,8 @@ class DigitizeOptions:
     layouts_extra: dict[str, Any] | None = field(default=None, hash=False)
     max_pixels: int = DEFAULT_MAX_PIXELS
     redundancy: str = "gaps"
+    perspective: bool = True
+    segmenter: str = "classical"
 
     def fingerprint(self) -> str:
         """A short text that changes when an option changing the outputs changes.
@@ -363,7 +369,8 @@ def digitize_page(task: PageTask, folder: Path) -> dict[str, Any]:
     t_load = time.perf_counter() - t
     result = digitize(image, layout=opts.layout, speed_mm_s=opts.speed_mm_s,
                       gain_mm_mv=opts.gain_mm_mv, fs=opts.fs, layouts_extra=opts.layouts_extra,
-                      dpi=dpi, max_pixels=opts.max_pixels, redundancy=opts.redundancy)
+                      dpi=dpi, max_pixels=opts.max_pixels, redundancy=opts.redundancy,
+                      perspective=opts.perspective, segmenter=opts.segmenter)
     result.source = ref.label
     t = time.perf_counter()
     write_outputs(result, folder, task.name, opts.formats, image=image, overlay=opts.overlay)

@@ -49,7 +49,10 @@ from .separate import ink_mask, remove_grid_lines, separate
 from .settings_text import PrintedSettings, read_printed_settings
 from .trace import Row, TracedRow, column_runs, find_rows, trace_components, trace_row
 
-__all__ = ["digitize", "WORKING_MAX_SIDE_PX"]
+__all__ = ["digitize", "WORKING_MAX_SIDE_PX", "SEGMENTERS"]
+
+#: Pixel separators :func:`digitize` can use.
+SEGMENTERS = ("classical", "learned")
 
 #: Least autocorrelation at the 5 mm lag, on both axes, for the grid to set the scale.
 MIN_GRID_CONFIDENCE = 0.15
@@ -324,7 +327,8 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
              speed_mm_s: float | str = "auto", gain_mm_mv: float | str = "auto",
              fs: float = 500.0, layouts_extra: dict[str, Layout] | None = None,
              dpi: float | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
-             perspective: bool = True, redundancy: str = "gaps") -> Result:
+             perspective: bool = True, redundancy: str = "gaps",
+             segmenter: str = "classical") -> Result:
     """Digitize an image of a paper ECG.
 
     Parameters
@@ -351,6 +355,10 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
     perspective : bool
         Look for the outline of the paper on a background (a photo) and undo
         its perspective (:mod:`~.perspective`); scans are left as they are.
+    segmenter : {"classical", "learned"}
+        Pixel classes from colour and intensity (:mod:`~.separate`), or from
+        the shipped network (:mod:`ecgdigitize.models.segmenter`, needs
+        onnxruntime).
     redundancy : {"gaps", "all", "none"}
         Use the redundancy of the limb leads
         (:mod:`~.redundancy`): ``gaps`` fills limb-lead samples that were
@@ -383,6 +391,9 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
         clock = now
 
     speed_opt, gain_opt = _check_options(layout, speed_mm_s, gain_mm_mv, fs, layouts_extra)
+    if segmenter not in SEGMENTERS:
+        raise OptionError(f"segmenter must be one of {', '.join(SEGMENTERS)}, got "
+                          f"{segmenter!r}")
     if redundancy not in FILL_MODES:
         raise OptionError(f"redundancy must be one of {', '.join(FILL_MODES)}, got "
                           f"{redundancy!r}")
@@ -421,7 +432,14 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
             # File dpi says nothing about the rectified image's scale.
             dpi = None
     lap("perspective")
-    sep = separate(rgb)
+    if segmenter == "learned":
+        # Imported here: the model module needs onnxruntime, the classical path does not.
+        from ..models.segmenter import Segmenter
+        # Printed text stays in the ink mask, as with the classical separator: the lead
+        # names and the settings line are read from it.
+        sep = Segmenter.default().segment(rgb).to_separation(include_text=True)
+    else:
+        sep = separate(rgb)
     lap("separate")
 
     angle, conf = estimate_skew(sep.grid)
