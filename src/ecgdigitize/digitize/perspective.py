@@ -267,11 +267,11 @@ def find_paper(rgb: np.ndarray, side_px: int = WORK_SIDE_PX) -> np.ndarray | Non
     if _border_is_paper(lab_img):
         return None  # paper all round the border: a scan, nothing to correct
     fg = _paper_mask(small)
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=4)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=4)
     if n < 2:
         return None
     k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    comp = (lab == k).astype(np.uint8)
+    comp = (labels == k).astype(np.uint8)
     if comp.mean() < MIN_PAPER_FRACTION:
         return None
     contours, _ = cv2.findContours(comp, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
