@@ -434,12 +434,16 @@ def render_sheet(record: EcgRecord, options: RenderOptions | None = None,
     for row in range(layout.n_rows):
         b = baselines_mm[row]
         if opts.calibration_pulse != "none":
+            # Lead-in and lead-out of 1.5 mm; a left pulse must end before the trace starts,
+            # so at 50 mm/s (a 10 mm pulse) they shrink to fit the space left of it.
             if opts.calibration_pulse == "left":
-                px0 = grid_x0 + 1.5
+                lead = min(1.5, (trace_x0 - grid_x0 - pulse_w_mm - 0.5) / 3.0)
+                px0 = grid_x0 + lead
             else:
+                lead = 1.5
                 px0 = trace_x0 + row_width_mm + 2.0
-            xa, xb = px0 + 1.5, px0 + 1.5 + pulse_w_mm
-            p = [[px0, b], [xa, b], [xa, b - gain], [xb, b - gain], [xb, b], [xb + 1.5, b]]
+            xa, xb = px0 + lead, px0 + lead + pulse_w_mm
+            p = [[px0, b], [xa, b], [xa, b - gain], [xb, b - gain], [xb, b], [xb + lead, b]]
             if opts.calibration_pulse == "right" and px0 + 3.0 + pulse_w_mm > grid_x1:
                 continue
             traces.stroke(np.array(p) * pxmm, None, 0)
