@@ -18,7 +18,7 @@ from ecgdigitize.digitize.calibration import (
 from ecgdigitize.digitize.deskew import estimate_skew, quarter_turns, rotate_image
 from ecgdigitize.digitize.gridscale import grid_scale, profile_pitch
 from ecgdigitize.digitize.layout import NameHit, expected_breaks, match_layout
-from ecgdigitize.digitize.pipeline import digitize
+from ecgdigitize.digitize.pipeline import _consensus_edge, _tall_stroke, digitize
 from ecgdigitize.digitize.separate import remove_grid_lines, separate
 from ecgdigitize.digitize.stroke import stroke_centre_morph
 from ecgdigitize.digitize.trace import Row, column_runs, trace_row
@@ -144,6 +144,31 @@ def _draw_rect_pulse(mask: np.ndarray, base: int, x0: int, width: int, height: i
     mask[base - height:base - height + 2, x0:x0 + width] = True   # top
     mask[base - height:base + 2, x0 + width - 2:x0 + width] = True  # falling side
     mask[base:base + 2, x0 - 8:x0] = True                          # foot
+
+
+def test_locate_pulse_without_sides():
+    # On a grid printed in trace ink the pulse's sides lie on grid lines and leave the mask
+    # with them: the top stroke and the feet on the baseline are what remains.
+    pxmm = 8.0
+    base, x0, width, height = 250, 24, int(10 * pxmm), int(10 * pxmm)
+    mask = np.zeros((400, 600), bool)
+    mask[base - height - 1:base - height + 2, x0:x0 + width] = True   # top
+    mask[base - 1:base + 2, x0 - 12:x0 - 2] = True                   # lead-in foot
+    mask[base - 1:base + 2, x0 + width + 2:x0 + width + 12] = True   # lead-out foot
+    mask[base - 1:base + 2, x0 + width + 40:600] = True              # the row's trace
+    p = locate_pulse(mask, float(base), 0, 599, pxmm, pxmm, "left")
+    assert p is not None and p.gain_mm_mv == 10.0 and p.speed_mm_s == 50.0
+    assert abs(p.height_mm - 10.0) < 0.3
+    assert abs(p.x_start_px - x0) <= 2 and abs(p.x_end_px - (x0 + width)) <= 2
+    # A flat stroke with a trace running on the baseline beneath it is no pulse.
+    under = mask.copy()
+    under[base - 1:base + 2, :] = True
+    assert locate_pulse(under, float(base), 0, 599, pxmm, pxmm, "left") is None
+    # Nor is one without its feet.
+    bare = mask.copy()
+    bare[:, : x0 + width + 20] = False
+    bare[base - height - 1:base - height + 2, x0:x0 + width] = True
+    assert locate_pulse(bare, float(base), 0, 599, pxmm, pxmm, "left") is None
 
 
 def test_locate_pulse_separates_interleaved_tall_pulses():
@@ -354,3 +379,23 @@ def test_learned_segmenter_reads_a_clean_sheet(clean_sheet):
     res = digitize(image, segmenter="learned")
     assert res.detected.layout == gt["layout"]
     assert np.mean(np.isfinite(res.signals)) > 0.2
+
+
+def test_consensus_edge_ignores_rows_that_lost_their_ends():
+    # Four rows end at column 4031; three lost their last stretch and end early. A median
+    # would move; the latest end a third of the rows share does not.
+    ends = np.array([3770.0, 4031.0, 4030.0, 4031.0, 3991.0, 3695.0, 4032.0])
+    assert _consensus_edge(ends, 3.0, first=False) == 4031.0
+    starts = np.array([108.0, 140.0, 109.0, 108.0, 200.0])
+    assert _consensus_edge(starts, 3.0, first=True) == 108.0
+    # A lone outlier before the others is no edge.
+    assert _consensus_edge(np.array([50.0, 108.0, 109.0, 108.0]), 3.0, first=True) == 108.0
+
+
+def test_tall_stroke_tells_a_qrs_from_a_separator_tick():
+    col = np.zeros(200, bool)
+    col[90:111] = True                    # a tick 10 px each way of the baseline at 100
+    assert not _tall_stroke(col, 100.0, 14.0)
+    col[40:90] = True                     # the same column inked far up: a QRS complex
+    assert _tall_stroke(col, 100.0, 14.0)
+    assert not _tall_stroke(np.zeros(200, bool), 100.0, 14.0)

@@ -173,7 +173,9 @@ def locate_pulse(mask: np.ndarray, baseline_px: float, x_lo: int, x_hi: int,
     strokes covering the rows from this row's baseline to ``g`` mm above it,
     4-12.5 mm apart, joined by a flat stroke at that height, with no partial
     ink (a wave) in between; the height is then measured from the baseline to
-    the centre of the flat stroke.
+    the centre of the flat stroke. Where no side is found (a grid printed in
+    trace ink takes the sides away with its lines), the top stroke with a foot
+    on the baseline beyond each end is the pulse.
 
     Parameters
     ----------
@@ -266,6 +268,73 @@ def locate_pulse(mask: np.ndarray, baseline_px: float, x_lo: int, x_hi: int,
                 xe = int(round(0.5 * (b0 + b1))) + a - x_lo
                 return Pulse(side, xs, xe, float(height_mm), float((xe - xs) / px_per_mm_x),
                              float(baseline_px))
+    return _topless_sides_pulse(sub, base, a - x_lo, px_per_mm_x, px_per_mm_y, side,
+                                float(baseline_px))
+
+
+def _topless_sides_pulse(sub: np.ndarray, base: float, offset: int, px_per_mm_x: float,
+                         px_per_mm_y: float, side: str, baseline_px: float) -> Pulse | None:
+    """A pulse whose vertical sides are missing from the mask: its top and its feet.
+
+    A pulse drawn on a grid printed in trace ink (black or grey paper grids) has
+    its sides on grid lines, and removing the grid from the ink mask removes
+    them too. What is left is a flat stroke, 4-12.5 mm long, at a standard
+    gain's height above the baseline, with short feet on the baseline just
+    beyond both of its ends, nothing on the baseline between them and no wave
+    crossing the space below it.
+
+    `sub` is the search window with row 0 at the bottom ("up" is increasing
+    row index) and `base` the baseline's row in it; columns are returned
+    relative to the row's first column (`offset` is the window's).
+    """
+    n_rows = sub.shape[0]
+    foot_lo = int(max(np.floor(base - 1.0 * px_per_mm_y), 0))
+    foot_hi = int(min(np.ceil(base + 1.0 * px_per_mm_y), n_rows - 1))
+    at_base = sub[foot_lo:foot_hi + 1].any(axis=0)
+    reach = max(int(round(2.5 * px_per_mm_x)), 2)
+    thick_max = 1.0 * px_per_mm_y
+    for gain in sorted(GAINS_MM_MV, reverse=True):
+        height = gain * px_per_mm_y
+        top = base + height
+        tol = max(1.0 * px_per_mm_y, 0.1 * height)
+        t0, t1 = int(max(top - tol, 0)), int(min(top + tol, n_rows - 1))
+        if t1 - t0 < 2 or top + 1.0 * px_per_mm_y >= n_rows:
+            continue
+        band = sub[t0:t1 + 1]
+        has = band.any(axis=0)
+        for c0, c1 in _runs_of(has):
+            width_mm = (c1 - c0 + 1) / px_per_mm_x
+            if not 4.0 <= width_mm <= 13.0:
+                continue
+            cols = band[:, c0:c1 + 1]
+            rows_idx = np.arange(t0, t1 + 1)[:, None]
+            first = np.where(cols, rows_idx, np.inf).min(axis=0)
+            last = np.where(cols, rows_idx, -np.inf).max(axis=0)
+            if float(np.median(last - first + 1)) > thick_max:
+                continue          # not a thin flat stroke
+            centre = 0.5 * (first + last)
+            if float(np.ptp(centre)) > 1.0 * px_per_mm_y:
+                continue          # not flat
+            height_mm = (float(np.median(centre)) - base) / px_per_mm_y
+            if snap_gain(height_mm) != gain:
+                continue
+            # Feet on the baseline just outside both ends, none under the middle.
+            left_foot = at_base[max(c0 - reach, 0):c0 + 1].any()
+            right_foot = at_base[c1:c1 + reach + 1].any()
+            k = max((c1 - c0) // 5, 1)
+            under = at_base[c0 + k:c1 - k + 1]
+            if not (left_foot and right_foot) or (under.size and under.mean() > 0.1):
+                continue
+            inner = sub[:, c0 + k:c1 - k + 1]
+            mid = inner[int(base + 0.15 * height): int(base + 0.85 * height)]
+            if mid.size and ((mid.mean(axis=1) > 0.1) & (mid.mean(axis=1) < 0.8)).mean() > 0.2:
+                continue          # a wave crosses the space below the top
+            # The sides' centre lines lie one pen radius inside the top stroke's ends.
+            r = 0.5 * float(np.median(last - first + 1))
+            xs = int(round(c0 + r - 0.5)) + offset
+            xe = int(round(c1 - r + 0.5)) + offset
+            return Pulse(side, xs, xe, float(height_mm), float((xe - xs) / px_per_mm_x),
+                         baseline_px)
     return None
 
 

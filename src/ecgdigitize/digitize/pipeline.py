@@ -30,7 +30,7 @@ from ..errors import NotAnEcgError, OptionError
 from ..layouts import Layout, get_layout
 from ..leads import STANDARD_LEADS
 from ..paper import GAINS_MM_MV, MM_PER_INCH, PAPER_SPEEDS_MM_S
-from .calibration import Pulse, find_pulse, locate_pulse, speed_from_qrs_width
+from .calibration import Pulse, find_pulse, locate_pulse, snap_gain, speed_from_qrs_width
 from .deskew import (
     Rotation,
     estimate_skew,
@@ -219,6 +219,26 @@ def _row_start(tr: TracedRow, row: Row, pulse: Pulse | None) -> int:
     return start + (int(finite[0]) if finite.size else 0)
 
 
+def _consensus_edge(values: np.ndarray, tol_px: float, first: bool) -> float:
+    """The first (or last) column on which a third of the rows agree.
+
+    Rows share their first and last column; a row whose first (last) stretch was
+    lost reads a later start (an earlier end), and there may be several such
+    rows, which would move a median. The earliest start (latest end) that at
+    least a third of the rows (two at least) share within `tol_px` is the
+    sheet's; the rows sharing it are averaged (median).
+    """
+    v = np.sort(np.asarray(values, float))
+    if v.size < 3:
+        return float(np.median(v))
+    need = max(2, int(np.ceil(v.size / 3)))
+    for x in (v if first else v[::-1]):
+        near = v[np.abs(v - x) <= tol_px]
+        if near.size >= need:
+            return float(np.median(near))
+    return float(np.median(v))
+
+
 def _row_end(tr: TracedRow, row: Row, pulse: Pulse | None) -> int:
     """Column (image px) of the last trace sample of a row (before a right pulse)."""
     end = row.trace_x1_px
@@ -278,7 +298,9 @@ def _extend_to_pulse(mask: np.ndarray, row: Row, pxmm_x: float, pxmm_y: float) -
     Such a pulse is too narrow to count as a trace component. Within 16 mm of
     either end of the row, a component standing on the baseline (or hanging from
     it, on a sheet upside down), 2.5-16 mm wide and 3.5-25 mm tall, is taken as
-    the pulse.
+    the pulse; so is a thin stroke 4-13 mm long at a standard gain's height (5,
+    10 or 20 mm) above or below the baseline, the top of a pulse whose sides were
+    removed with the grid lines they lay on.
     """
     h, w = mask.shape
     ya = int(max(row.baseline_px - 26 * pxmm_y, 0))
@@ -295,12 +317,35 @@ def _extend_to_pulse(mask: np.ndarray, row: Row, pxmm_x: float, pxmm_y: float) -
             x, y, cw, ch = stats[k, :4]
             ends = (ya + y, ya + y + ch - 1)
             on_base = min(abs(e - row.baseline_px) for e in ends) <= 1.5 * pxmm_y
+            # A pulse's top without its sides (they lay on grid lines printed in trace
+            # ink and went with them): a thin stroke at a standard gain's height.
+            rise_mm = abs(ya + y + 0.5 * ch - row.baseline_px) / pxmm_y
+            top_only = (4.0 * pxmm_x <= cw <= 13 * pxmm_x and ch <= 1.0 * pxmm_y
+                        and snap_gain(rise_mm) is not None)
             if (2.5 * pxmm_x <= cw <= 16 * pxmm_x and 3.5 * pxmm_y <= ch <= 25 * pxmm_y
-                    and on_base):
+                    and on_base) or top_only:
                 if side == "left":
                     row.x0_px = min(row.x0_px, xa + int(x))
                 else:
                     row.x1_px = max(row.x1_px, xa + int(x + cw - 1))
+
+
+def _tall_stroke(column: np.ndarray, baseline_px: float, reach_px: float) -> bool:
+    """True if the ink run through `baseline_px` in one column reaches beyond `reach_px`.
+
+    A column separator is a short tick across the baseline (about 2.5 mm each
+    way); a QRS complex that happens to stand at a break fraction is inked much
+    further (and on a 6x1 sheet it stands there in every row at once).
+    """
+    b = int(round(baseline_px))
+    if not 0 <= b < column.size or not column[b]:
+        return False
+    off = np.flatnonzero(~column)
+    above = off[off < b]
+    below = off[off > b]
+    top = int(above[-1]) + 1 if above.size else 0
+    bottom = int(below[0]) - 1 if below.size else column.size - 1
+    return b - top > reach_px or bottom - b > reach_px
 
 
 def _break_evidence(mask: np.ndarray, rows: list[Row], t0: float, width: float,
@@ -316,8 +361,10 @@ def _break_evidence(mask: np.ndarray, rows: list[Row], t0: float, width: float,
             yb = int(min(r.baseline_px + 2.0 * pxmm_y, h - 1)) + 1
             if xb > xa and yb > ya:
                 cover = mask[ya:yb, xa:xb].mean(axis=0)
-                if cover.max() >= 0.9:
-                    out[i, j] = 1.0
+                for c in np.flatnonzero(cover >= 0.9):
+                    if not _tall_stroke(mask[:, xa + c], r.baseline_px, 3.5 * pxmm_y):
+                        out[i, j] = 1.0
+                        break
             if any(n.row == i and f - 0.015 <= n.frac <= f + 0.06 for n in names):
                 out[i, j] = 1.0
     return out
@@ -645,15 +692,39 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
     starts = np.array([_row_start(tr, r, p) for tr, r, p in triples], float)
     ends = np.array([_row_end(tr, r, p) for tr, r, p in triples], float)
     radius = float(np.median([tr.pen_radius_px for tr in traced]))
-    # A row whose pulse was found starts exactly after it; rows whose first stretch was
-    # lost start late, and half the rows may be such (a row's median would then move).
+    cap = max(radius - 0.5, 0.0)
+    tol = 2.0 + 2.0 * radius
+    # A row whose pulse was found starts exactly after it; rows whose first (last) stretch
+    # was lost start late (end early), and half the rows may be such.
     left = [s for s, p in zip(starts, pulses, strict=True) if p is not None and p.side == "left"]
     right = [e for e, p in zip(ends, pulses, strict=True) if p is not None and p.side == "right"]
-    t0 = float(np.median(left if left else starts)) + max(radius - 0.5, 0.0)
-    x_end = float(np.median(right if right else ends)) - max(radius - 0.5, 0.0)
+    t0 = (float(np.median(left)) if left else _consensus_edge(starts, tol, first=True)) + cap
+    x_end = (float(np.median(right)) if right else _consensus_edge(ends, tol, first=False)) - cap
     width = max(x_end - t0, 1.0)
     px_per_s = pxmm_x * det.speed_mm_s
     det.sheet_duration_s = _standard_duration(width / px_per_s)
+    if det.sheet_duration_s != width / px_per_s:
+        # A standard duration: the printed width is known, and each end also places the
+        # other. A trace's free ends both read a little inside the true ones (1-1.5 px on
+        # generated sheets, where the pen's caps reach past a round pen's), so the width
+        # is centred on two free ends. An end at a pulse has no such bias but is less
+        # sure: where the pulse's lead-out runs into the trace, the trace may start
+        # anywhere along it. It is averaged with the free end's estimate where the two
+        # agree, and replaced by it where they do not.
+        full = det.sheet_duration_s * px_per_s
+        agree = 1.0 + radius
+        if left and not right:
+            from_end = x_end - full
+            t0 = 0.5 * (t0 + from_end) if abs(t0 - from_end) <= agree else from_end
+            x_end = t0 + full
+        elif right and not left:
+            from_start = t0 + full
+            x_end = 0.5 * (x_end + from_start) if abs(x_end - from_start) <= agree else from_start
+            t0 = x_end - full
+        else:
+            mid = 0.5 * (t0 + x_end)
+            t0, x_end = mid - 0.5 * full, mid + 0.5 * full
+        width = full
     timings["calibration"] = time.perf_counter() - t_cal
     t_lay = time.perf_counter()
 
