@@ -105,6 +105,7 @@ def _add_render_args(p: argparse.ArgumentParser) -> None:
 
 def _add_digitizer_options(p: argparse.ArgumentParser) -> None:
     """The options of the digitizer and its outputs, shared by ``digitize`` and ``batch``."""
+    from .digitize.redundancy import FILL_MODES
     from .io.outputs import DEFAULT_FORMATS, OUTPUT_FORMATS
     from .io.pages import PDF_DEFAULT_DPI
     from .paper import GAINS_MM_MV, PAPER_SPEEDS_MM_S
@@ -131,7 +132,7 @@ def _add_digitizer_options(p: argparse.ArgumentParser) -> None:
                    "(aecg: HL7 aECG NAME.xml, dicom: DICOM 12-lead ECG NAME.dcm; "
                    f"default: {','.join(DEFAULT_FORMATS)})")
     p.add_argument("--no-overlay", action="store_true", help="do not write NAME_overlay.png")
-    p.add_argument("--redundancy", choices=("gaps", "all", "none"), default="gaps",
+    p.add_argument("--redundancy", choices=FILL_MODES, default="gaps",
                    help="fill limb-lead samples from the other limb leads (III = II - I, ...): "
                    "gaps: printed samples that could not be read; all: also where the lead was "
                    "not printed; none: nothing (default: gaps). Filled samples are marked in "
@@ -155,7 +156,6 @@ def build_parser() -> argparse.ArgumentParser:
         "synthetic paper ECGs with ground truth, and score digitizations.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
 
     p = sub.add_parser("digitize", help="read paper-ECG images into signals (WFDB, CSV, JSON)",
                        description="Digitize each IMAGE (PNG, JPEG, TIFF, BMP, WebP, or PDF) "
@@ -380,7 +380,6 @@ def _non_negative_float(text: str) -> float:
 
 def _add_batch_parser(sub) -> None:
     """The ``batch`` sub-command's options."""
-
     p = sub.add_parser(
         "batch", help="digitize many files in parallel, resumably (local processes or Dask)",
         description="Digitize every page of every INPUT (image, PDF or multi-page TIFF) into "

@@ -160,6 +160,18 @@ def _runs_of(flags: np.ndarray) -> list[tuple[int, int]]:
                     strict=True))
 
 
+def _crossed_by_wave(block: np.ndarray) -> bool:
+    """True if the space under a pulse's top holds partly inked rows (a wave, a QRS).
+
+    Between a pulse's baseline and its top there is nothing, or whole rows of
+    ink (another row's pulse); a row inked over part of the width is a wave.
+    """
+    if block.size == 0:
+        return False
+    cover = block.mean(axis=1)
+    return bool(((cover > 0.1) & (cover < 0.8)).mean() > 0.2)
+
+
 def locate_pulse(mask: np.ndarray, baseline_px: float, x_lo: int, x_hi: int,
                  px_per_mm_x: float, px_per_mm_y: float, side: str = "left",
                  hanging: bool = False) -> Pulse | None:
@@ -243,9 +255,7 @@ def locate_pulse(mask: np.ndarray, baseline_px: float, x_lo: int, x_hi: int,
                     continue
                 # Between the baseline and the top: empty or whole rows (another row's pulse),
                 # never a partly inked row (a wave or a QRS complex).
-                mid = inner[int(base + 0.25 * height): int(base + 0.75 * height)]
-                if mid.size and (((mid.mean(axis=1) > 0.1) & (mid.mean(axis=1) < 0.8)).mean()
-                                 > 0.2):
+                if _crossed_by_wave(inner[int(base + 0.25 * height): int(base + 0.75 * height)]):
                     continue
                 # The top stroke ends at the sides: a line running on beyond them (a grid
                 # line left in the ink of a photo or a black grid) makes a grid cell, no pulse.
@@ -268,11 +278,11 @@ def locate_pulse(mask: np.ndarray, baseline_px: float, x_lo: int, x_hi: int,
                 xe = int(round(0.5 * (b0 + b1))) + a - x_lo
                 return Pulse(side, xs, xe, float(height_mm), float((xe - xs) / px_per_mm_x),
                              float(baseline_px))
-    return _topless_sides_pulse(sub, base, a - x_lo, px_per_mm_x, px_per_mm_y, side,
+    return _sideless_pulse(sub, base, a - x_lo, px_per_mm_x, px_per_mm_y, side,
                                 float(baseline_px))
 
 
-def _topless_sides_pulse(sub: np.ndarray, base: float, offset: int, px_per_mm_x: float,
+def _sideless_pulse(sub: np.ndarray, base: float, offset: int, px_per_mm_x: float,
                          px_per_mm_y: float, side: str, baseline_px: float) -> Pulse | None:
     """A pulse whose vertical sides are missing from the mask: its top and its feet.
 
@@ -326,9 +336,8 @@ def _topless_sides_pulse(sub: np.ndarray, base: float, offset: int, px_per_mm_x:
             if not (left_foot and right_foot) or (under.size and under.mean() > 0.1):
                 continue
             inner = sub[:, c0 + k:c1 - k + 1]
-            mid = inner[int(base + 0.15 * height): int(base + 0.85 * height)]
-            if mid.size and ((mid.mean(axis=1) > 0.1) & (mid.mean(axis=1) < 0.8)).mean() > 0.2:
-                continue          # a wave crosses the space below the top
+            if _crossed_by_wave(inner[int(base + 0.15 * height): int(base + 0.85 * height)]):
+                continue
             # The sides' centre lines lie one pen radius inside the top stroke's ends.
             r = 0.5 * float(np.median(last - first + 1))
             xs = int(round(c0 + r - 0.5)) + offset

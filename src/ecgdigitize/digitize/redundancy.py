@@ -143,11 +143,6 @@ class LimbRedundancy:
     flagged: list[str] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)
 
-    def filled_fraction(self, lead_names: Sequence[str]) -> dict[str, float]:
-        """Fraction of samples filled, per lead (in the order of `lead_names`)."""
-        n = max(self.filled.shape[0], 1)
-        return {name: float(self.filled[:, j].sum()) / n for j, name in enumerate(lead_names)}
-
     def warnings(self) -> list[str]:
         """One line per flagged lead and one for the unresolved leads, if any."""
         out = [f"lead {name} disagrees with the other limb leads (residual "

@@ -179,13 +179,21 @@ class Result:
         return EcgRecord(self.signals, self.fs, list(self.lead_names), name=name,
                          comments=[f"digitized from {self.source} by ecgdigitize"])
 
+    def filled_counts(self) -> dict[str, int] | None:
+        """Per lead, the number of samples reconstructed from other leads; None if no such
+        step ran (or its mask does not match the signals)."""
+        if self.filled is None or np.shape(self.filled) != self.signals.shape:
+            return None
+        return {name: int(np.count_nonzero(self.filled[:, i]))
+                for i, name in enumerate(self.lead_names)}
+
     def filled_fraction(self) -> dict[str, float]:
         """Per lead, the fraction of samples reconstructed from other leads (0 if none)."""
         n = self.signals.shape[0]
-        if self.filled is None or n == 0 or np.shape(self.filled) != self.signals.shape:
+        counts = self.filled_counts()
+        if counts is None or n == 0:
             return {name: 0.0 for name in self.lead_names}
-        return {name: float(np.count_nonzero(self.filled[:, i])) / n
-                for i, name in enumerate(self.lead_names)}
+        return {name: c / n for name, c in counts.items()}
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary: detected settings, quality, filled samples, timings, warnings."""

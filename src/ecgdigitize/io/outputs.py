@@ -173,18 +173,9 @@ def _signals(result: Result) -> np.ndarray:
     return sig
 
 
-def _filled_counts(result: Result) -> dict[str, int] | None:
-    """Samples reconstructed from other leads, per lead; None if no such step ran."""
-    filled = result.filled
-    if filled is None or np.shape(filled) != np.shape(result.signals):
-        return None
-    return {name: int(np.count_nonzero(filled[:, j]))
-            for j, name in enumerate(result.lead_names)}
-
-
 def _filled_runs(result: Result) -> dict[str, list[list[int]]]:
     """Per lead with filled samples, their ``[start, stop)`` sample ranges."""
-    counts = _filled_counts(result)
+    counts = result.filled_counts()
     out: dict[str, list[list[int]]] = {}
     if not counts:
         return out
@@ -240,7 +231,7 @@ def wfdb_comments(result: Result) -> list[str]:
         ("mean_quality", _num(q, ".3f")),
         ("quality", " ".join(f"{k}={_num(v, '.3f')}" for k, v in result.quality.items())),
     ]
-    counts = _filled_counts(result)
+    counts = result.filled_counts()
     if counts is not None:
         items.append(("filled_samples", " ".join(f"{k}={v}" for k, v in counts.items())))
     if result.flagged_leads:
