@@ -16,7 +16,7 @@ from ecgdigitize.digitize.calibration import (
     speed_from_qrs_width,
 )
 from ecgdigitize.digitize.deskew import estimate_skew, quarter_turns, rotate_image
-from ecgdigitize.digitize.gridscale import grid_scale, profile_pitch
+from ecgdigitize.digitize.gridscale import GridPitch, grid_scale, profile_pitch, reconcile
 from ecgdigitize.digitize.layout import NameHit, expected_breaks, match_layout
 from ecgdigitize.digitize.pipeline import _consensus_edge, _tall_stroke, digitize
 from ecgdigitize.digitize.separate import remove_grid_lines, separate
@@ -353,6 +353,53 @@ def test_sheet_without_grid_takes_scale_from_the_pulse():
     assert abs(det.px_per_mm_x / sheet.groundtruth["px_per_mm"] - 1) < 0.03
     assert any("calibration pulse" in w for w in result.warnings)
     assert det.layout == "3x4+1"
+
+
+@pytest.mark.parametrize(("speed", "gain"), [(25.0, 20.0), (50.0, 10.0)])
+def test_sheet_without_grid_takes_speed_and_gain_from_the_pulse_shape(speed, gain):
+    # Without a grid the pulse's height alone cannot tell 1 mV at 20 mm/mV from 1 mV at
+    # 10 mm/mV on a scan of twice the resolution; its width (0.2 s) and the page size can.
+    rng = np.random.default_rng(5)
+    spec = SheetSpec(render=RenderOptions(dpi=150, speed_mm_s=speed, gain_mm_mv=gain,
+                                          header=False))
+    sheet = generate_sheet(smooth_record(), spec, rng=rng, seed=5)
+    image = sheet.canvas.image.copy()
+    image[sheet.canvas.classes == 2] = 255          # paint the grid out
+    det = digitize(image).detected
+    assert det.scale_source == "pulse"
+    assert abs(det.px_per_mm_x / sheet.groundtruth["px_per_mm"] - 1) < 0.03
+    assert (det.speed_mm_s, det.gain_mm_mv) == (speed, gain)
+
+
+def test_sheet_without_grid_or_pulse_takes_scale_from_the_page():
+    rng = np.random.default_rng(5)
+    spec = SheetSpec(render=RenderOptions(dpi=150, calibration_pulse="none", header=False))
+    sheet = generate_sheet(smooth_record(), spec, rng=rng, seed=5)
+    image = sheet.canvas.image.copy()
+    image[sheet.canvas.classes == 2] = 255
+    result = digitize(image)
+    assert abs(result.detected.px_per_mm_x / sheet.groundtruth["px_per_mm"] - 1) < 0.05
+    assert any("page size" in w for w in result.warnings)
+
+
+def test_profile_pitch_takes_the_fundamental_of_equal_lines():
+    # A black-and-white scan keeps only the 5 mm lines, one px thick and broken; the
+    # autocorrelation then peaks as well at 15 mm as at 5 mm.
+    rng = np.random.default_rng(1)
+    pitch = 58.65
+    prof = rng.uniform(0, 40, 3485)
+    for k in np.arange(20, 3485, pitch):
+        prof[int(round(k))] += rng.uniform(300, 900)
+    got = profile_pitch(prof)
+    assert abs(got.px_per_mm * 5 / pitch - 1) < 0.01
+
+
+def test_reconcile_keeps_pitches_that_are_not_harmonics():
+    a, b = GridPitch(22.1, 0.5, False), GridPitch(16.5, 0.3, False)
+    assert reconcile(a, b, (1400, 1900)) == (a, b)
+    c = GridPitch(3 * 8.0, 0.5, True)
+    fixed = reconcile(c, GridPitch(8.0, 0.5, True), (1400, 1900))
+    assert fixed[0].px_per_mm == 8.0
 
 
 @pytest.mark.parametrize("quarters", [1, 3])

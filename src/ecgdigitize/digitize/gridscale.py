@@ -103,7 +103,16 @@ def profile_pitch(profile: np.ndarray, min_px: float = MIN_PX_PER_MM,
     peaks = sum(at(k * cands) for k in (1, 2, 3)) / 3.0
     troughs = sum(at((k - 0.5) * cands) for k in (1, 2, 3)) / 3.0
     strength = peaks - troughs
-    big = float(cands[int(np.argmax(strength))])
+    best = int(np.argmax(strength))
+    big = float(cands[best])
+    # A comb of equal lines correlates as well at two or three times its period (peaks on
+    # lines, troughs half-way, which also fall between lines): take the fundamental.
+    for k in (4, 3, 2):
+        j = int(np.argmin(np.abs(cands - big / k)))
+        if abs(cands[j] * k / big - 1.0) < 0.02 and strength[j] >= 0.8 * strength[best]:
+            lo, hi = max(j - 2, 0), min(j + 3, cands.size)
+            big = float(cands[lo + int(np.argmax(strength[lo:hi]))])
+            break
     big, _ = _peak_near(ac, big, max(0.1 * big, 1.0))
     sub = big / 5.0
     sub_contrast = float(np.mean(at(sub * np.arange(1, 5))) -
@@ -158,14 +167,17 @@ def reconcile(px: GridPitch, py: GridPitch, shape_hw: tuple[int, int],
     Paper grids are square. If the two pitches differ by more than
     `tolerance`, the larger one is usually a harmonic (3 or 5 mm read as
     1 mm, e.g. where the minor lines are faint along one axis); both axes
-    then take the smaller pitch, provided it gives a sheet no larger than
-    about 600 mm.
+    then take the smaller pitch, provided the larger is a whole multiple of
+    it (within 5 %) and it gives a sheet no larger than about 600 mm.
+    Otherwise both are returned as they are (and do not agree).
     """
     a, b = px.px_per_mm, py.px_per_mm
     if not (np.isfinite(a) and np.isfinite(b)) or abs(a / b - 1.0) <= tolerance:
         return px, py
     small = min(a, b)
-    if max(shape_hw) / small > 600.0:
+    ratio = max(a, b) / small
+    # Only a whole multiple is a harmonic; pitches 1.3 times apart are not one grid.
+    if max(shape_hw) / small > 600.0 or abs(ratio / round(ratio) - 1.0) > 0.05:
         return px, py
     fix = GridPitch(float(small), min(px.confidence, py.confidence), px.has_minor and py.has_minor)
     return (px if a == small else fix), (py if b == small else fix)

@@ -30,7 +30,14 @@ from ..errors import NotAnEcgError, OptionError
 from ..layouts import Layout, get_layout
 from ..leads import STANDARD_LEADS
 from ..paper import GAINS_MM_MV, MM_PER_INCH, PAPER_SPEEDS_MM_S
-from .calibration import Pulse, find_pulse, locate_pulse, snap_gain, speed_from_qrs_width
+from .calibration import (
+    PULSE_WIDTH_S,
+    Pulse,
+    find_pulse,
+    locate_pulse,
+    snap_gain,
+    speed_from_qrs_width,
+)
 from .deskew import (
     Rotation,
     estimate_skew,
@@ -275,16 +282,29 @@ def _median_run_px(mask: np.ndarray) -> float:
     return float(np.median(bottoms - tops + 1)) if tops.size else 0.0
 
 
-def _is_ecg_row(tr: TracedRow, pxmm_x: float, pxmm_y: float, min_range_mm: float = 0.2
-                ) -> bool:
+def _is_ecg_row(tr: TracedRow, pxmm_x: float, pxmm_y: float, min_range_mm: float = 0.2,
+                max_tilt_deg: float = 1.0) -> bool:
     """True unless a traced row is a straight line (left-over grid, a frame, a rule).
 
     A nearly flat lead (e.g. a small aVL) still moves by a few tenths of a mm or
     carries a calibration pulse; a line moves less than `min_range_mm` (robust
-    range) and has no pulse.
+    range) and has no pulse. The edge of a scanner bed or of a page that is not
+    square to the grid is a tilted line: a row most of whose samples lie within
+    0.3 mm of a straight line tilted by more than `max_tilt_deg` against the
+    (deskewed) grid is one, even if the tracer strayed onto text beside it.
     """
-    y = tr.y_px[np.isfinite(tr.y_px)]
+    ok = np.isfinite(tr.y_px)
+    y = tr.y_px[ok]
     if y.size < 10:
+        return False
+    x = tr.x_px[ok].astype(float) - float(tr.x_px[ok].mean())
+    slope, icpt = np.polyfit(x, y, 1)
+    near = np.abs(y - (slope * x + icpt)) < 1.0 * pxmm_y
+    if near.sum() >= 10:
+        slope, icpt = np.polyfit(x[near], y[near], 1)
+    on_line = float(np.mean(np.abs(y - (slope * x + icpt)) < 0.3 * pxmm_y))
+    tilt = abs(np.degrees(np.arctan(slope * pxmm_x / pxmm_y)))
+    if tilt > max_tilt_deg and on_line > 0.6:
         return False
     lo, hi = np.percentile(y, [1, 99])
     if (hi - lo) / pxmm_y >= min_range_mm:
@@ -578,6 +598,82 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
     return out
 
 
+#: Width of the sheet's longer side taken when nothing else gives the scale, in mm
+#: (Letter 279 mm, A4 297 mm).
+PAGE_LONG_SIDE_MM = 285.0
+
+
+def _scale_without_grid(mask: np.ndarray, traced: list[TracedRow], bases: list[float],
+                        est: float, speed_opt: float | None, gain_opt: float | None,
+                        warnings: list[str]) -> float:
+    """Scale in px/mm of a sheet whose grid cannot be seen, from its calibration pulses.
+
+    A pulse is 0.2 s wide and 1 mV tall, so its width and height in px give
+    the scale once the speed and gain are known; they agree only for some
+    (speed, gain) pairs, and of those pairs (restricted by the options and by
+    the printed settings where read) the one whose scale makes the image's
+    longer side closest to a page (:data:`PAGE_LONG_SIDE_MM`) is taken. Without
+    a pulse the image is taken to span a page.
+
+    Parameters
+    ----------
+    mask : ndarray, shape (H, W), bool
+        Ink mask of the upright sheet.
+    traced, bases : list
+        Traced rows and their baselines (px).
+    est : float
+        Rough scale, px/mm (the image's longer side over a page's).
+    speed_opt, gain_opt : float or None
+        Speed (mm/s) and gain (mm/mV) given as options.
+    warnings : list of str
+        Appended to: how the scale was found.
+
+    Returns
+    -------
+    float
+        Scale in px/mm (both axes).
+    """
+    sizes = []
+    for tr, base in zip(traced, bases, strict=True):
+        p = find_pulse(tr.y_px, base, est, est)
+        if p is not None:
+            sizes.append((p.width_mm * est, p.height_mm * est))
+    long_px = float(max(mask.shape))
+    if not sizes:
+        warnings.append("no grid and no calibration pulse found: scale assumed from the page "
+                        f"size (the image's longer side taken as {PAGE_LONG_SIDE_MM:g} mm)")
+        return long_px / PAGE_LONG_SIDE_MM
+    width_px, height_px = np.median(np.array(sizes), axis=0)
+    printed = read_printed_settings(mask, est) if speed_opt is None or gain_opt is None \
+        else PrintedSettings(None, None, 0.0, None)
+    speeds = [speed_opt or printed.speed_mm_s] if (speed_opt or printed.speed_mm_s) \
+        else list(PAPER_SPEEDS_MM_S)
+    gains = [gain_opt or printed.gain_mm_mv] if (gain_opt or printed.gain_mm_mv) \
+        else list(GAINS_MM_MV)
+    best: tuple[float, float, float, float] | None = None
+    for speed in speeds:
+        for gain in gains:
+            s_w = width_px / (PULSE_WIDTH_S * float(speed))
+            s_h = height_px / float(gain)
+            if abs(np.log(s_w / s_h)) > np.log(1.3):
+                continue
+            # The height is measured on the plateau, the width between threshold crossings.
+            cost = abs(np.log(long_px / s_h / PAGE_LONG_SIDE_MM))
+            if (speed, gain) != (25.0, 10.0):
+                cost += 0.05
+            if best is None or cost < best[0]:
+                best = (cost, s_h, float(speed), float(gain))
+    if best is None:
+        gain = float(gains[0]) if len(gains) == 1 else 10.0
+        warnings.append(f"no grid found: scale taken from the calibration pulse, assuming "
+                        f"{gain:g} mm/mV")
+        return float(height_px) / gain
+    _, scale, speed, gain = best
+    warnings.append(f"no grid found: scale taken from the calibration pulse's height and width "
+                    f"({speed:g} mm/s, {gain:g} mm/mV)")
+    return scale
+
+
 def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, layout: str,
                 speed_opt: float | None, gain_opt: float | None, fs: float,
                 layouts_extra: dict[str, Layout] | None, warnings: list[str],
@@ -614,18 +710,8 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
     # Baselines and calibration pulses.
     bases = [_mode(tr.y_px) for tr in traced]
     if not np.isfinite(pxmm_x):
-        # No grid: find the pulse with a scale guessed from the image width (a sheet is about
-        # 280 mm wide), then take its height as 1 mV at the assumed gain.
-        heights = []
-        for tr, base in zip(traced, bases, strict=True):
-            p = find_pulse(tr.y_px, base, est, est)
-            if p is not None:
-                heights.append(p.height_mm)
-        if not heights:
-            raise NotAnEcgError("no grid and no calibration pulse: the scale cannot be found")
-        pxmm_x = pxmm_y = float(np.median(heights)) * est / (gain_opt or 10.0)
-        warnings.append("no grid found: scale taken from the calibration pulse, assuming "
-                        f"{gain_opt or 10.0:g} mm/mV")
+        pxmm_x = pxmm_y = _scale_without_grid(mask, traced, bases, est, speed_opt, gain_opt,
+                                              warnings)
     pulses = [_row_pulse(mask, tr, r, b, pxmm_x, pxmm_y)
               for tr, r, b in zip(traced, rows, bases, strict=True)]
     found = [p for p in pulses if p is not None]
