@@ -16,12 +16,18 @@ from ecgdigitize.digitize.calibration import (
     speed_from_qrs_width,
 )
 from ecgdigitize.digitize.deskew import estimate_skew, quarter_turns, rotate_image
-from ecgdigitize.digitize.gridscale import GridPitch, grid_scale, profile_pitch, reconcile
+from ecgdigitize.digitize.gridscale import (
+    GridPitch,
+    grid_scale,
+    line_extent,
+    profile_pitch,
+    reconcile,
+)
 from ecgdigitize.digitize.layout import NameHit, expected_breaks, match_layout
 from ecgdigitize.digitize.pipeline import _consensus_edge, _tall_stroke, digitize
-from ecgdigitize.digitize.separate import remove_grid_lines, separate
+from ecgdigitize.digitize.separate import remove_grid_lines, scene_mask, separate
 from ecgdigitize.digitize.stroke import stroke_centre_morph
-from ecgdigitize.digitize.trace import Row, column_runs, trace_row
+from ecgdigitize.digitize.trace import Row, column_runs, find_rows, trace_row
 from ecgdigitize.errors import ImageError, LayoutError, NotAnEcgError, OptionError
 from ecgdigitize.evaluate.metrics import snr_reference
 from ecgdigitize.layouts import get_layout
@@ -95,6 +101,54 @@ def test_remove_grid_lines_keeps_the_trace():
     cleaned = remove_grid_lines(mask | trace, pitch, pitch)
     assert cleaned[trace].mean() > 0.9
     assert (cleaned & ~trace).sum() < 0.05 * (mask & ~trace).sum()
+
+
+def test_scene_mask_takes_the_dark_wedge_at_the_border_and_not_a_trace():
+    # A black-and-white scan of a sheet turned 2 degrees on the glass: a solid wedge of
+    # scanner lid along the top, thinning to nothing; a trace runs off the left edge.
+    h, w = 400, 1000
+    mask = np.zeros((h, w), bool)
+    cols = np.arange(w)
+    depth = np.round(30 - 0.035 * cols).astype(int)      # 30 px at the left, 0 at ~860
+    for x in cols:
+        mask[:max(depth[x], 0), x] = True
+    trace = np.zeros_like(mask)
+    y = (250 + 20 * np.sin(cols / 30.0)).astype(int)
+    for dy in range(-1, 2):
+        trace[y + dy, cols] = True
+    scene = scene_mask(mask | trace)
+    assert scene[mask].all()
+    assert not scene[trace].any()
+    assert not scene_mask(trace).any()
+
+
+def test_line_extent_stops_at_the_empty_teeth_before_a_page_edge():
+    pitch = 40.0
+    prof = np.zeros(1500)
+    for k in np.arange(300, 1301, pitch):
+        prof[int(k)] = 1000.0
+    prof[1200:1300:8] = 100.0                  # traces and text on the grid add a little
+    prof[40] = 2000.0                          # the dark edge of the page, far above
+    assert line_extent(prof, pitch) == (300.0, 1300.0)
+    assert line_extent(np.zeros(100), pitch) is None
+
+
+def test_find_rows_takes_a_drifting_trace_as_one_row():
+    # One trace whose baseline drifts by 6 mm across the sheet, and a second row 25 mm below.
+    pxmm = 8.0
+    h, w = 500, 1600
+    traces = np.zeros((h, w), bool)
+    x = np.arange(w)
+    base = 150 + 48 * (x > w // 2)              # a step: left half at 150, right half at 198
+    spikes = (x % 160) < 4
+    for dy in range(-1, 2):
+        traces[base + dy, x] = True
+        traces[350 + dy, x] = True
+    for xx in x[spikes]:
+        traces[base[xx] - 60: base[xx], xx] = True
+    rows = find_rows(traces, pxmm)
+    assert len(rows) == 2
+    assert abs(rows[1].baseline_px - 350) < 3
 
 
 def test_stroke_centre_keeps_steep_qrs():

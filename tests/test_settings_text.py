@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ecgdigitize.digitize.settings_text import PrintedSettings, read_printed_settings
+from ecgdigitize.digitize.settings_text import PrintedSettings, _text_lines, read_printed_settings
 from ecgdigitize.simulator import simulate_ecg
 from ecgdigitize.synth.canvas import TEXT, TRACE
 from ecgdigitize.synth.render import RenderOptions
@@ -108,3 +108,18 @@ def test_line_is_found_among_many_specks():
         ink[y:y + 3, x:x + 3] = True
     res = read_printed_settings(ink, PX_PER_MM)
     assert (res.speed_mm_s, res.gain_mm_mv) == (50.0, 20.0)
+
+
+
+def test_lone_specks_open_no_text_lines():
+    # A black-and-white scan sprinkles thousands of isolated specks over the page. A speck
+    # joins a line beside it but opens none of its own, so a page of specks holds no text
+    # lines (each used to open one, and chaining slowed to minutes).
+    ink = np.zeros((1200, 1600), bool)
+    rng = np.random.default_rng(1)
+    for y, x in zip(rng.integers(0, 1198, 5000), rng.integers(0, 1598, 5000), strict=True):
+        ink[y:y + 2, x:x + 2] = True
+    assert _text_lines(ink, PX_PER_MM) == []
+    text = np.pad(_text_mask(["25 mm/s   10 mm/mV"]), ((300, 300), (0, 0)))
+    lines = _text_lines(text, PX_PER_MM)
+    assert len(lines) == 1 and all(c.mask.size for line in lines for c in line)

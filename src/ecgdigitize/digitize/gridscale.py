@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GridPitch", "profile_pitch", "grid_scale", "reconcile"]
+__all__ = ["GridPitch", "profile_pitch", "grid_scale", "reconcile", "line_extent"]
 
 #: Plausible pitch range: 1.5 px/mm (38 dpi) to 50 px/mm (1270 dpi).
 MIN_PX_PER_MM, MAX_PX_PER_MM = 1.5, 50.0
@@ -181,3 +181,62 @@ def reconcile(px: GridPitch, py: GridPitch, shape_hw: tuple[int, int],
         return px, py
     fix = GridPitch(float(small), min(px.confidence, py.confidence), px.has_minor and py.has_minor)
     return (px if a == small else fix), (py if b == small else fix)
+
+
+def line_extent(profile: np.ndarray, pitch_px: float, min_frac: float = 0.3
+                ) -> tuple[float, float] | None:
+    """First and last line of the longest unbroken stretch of a periodic grid, in px.
+
+    A comb with the given pitch is fitted to the profile (its phase); a tooth
+    holds a line where the profile near it reaches `min_frac` of the typical
+    line (the 90th percentile of the teeth). The longest run of teeth with
+    lines, allowing one missing tooth at a time, is the grid's extent; a
+    dark page edge or a line of text beyond the grid is cut off by the empty
+    teeth between them and the grid.
+
+    Parameters
+    ----------
+    profile : ndarray, shape (n,)
+        Grid evidence summed along the lines.
+    pitch_px : float
+        Line spacing in px (e.g. 5 mm, the major lines every grid has).
+    min_frac : float
+        Fraction of the typical line a tooth needs.
+
+    Returns
+    -------
+    tuple of float or None
+        (first, last) line position in px, None without at least three lines.
+    """
+    p = np.asarray(profile, float)
+    n = p.size
+    if n < 3 or not np.isfinite(pitch_px) or pitch_px < 2 or p.max() <= 0:
+        return None
+    r = max(int(round(1.0 + 0.05 * pitch_px)), 1)
+    peak = np.array([p[max(i - r, 0): i + r + 1].max() for i in range(n)])
+    idx = np.arange(n)
+    best, best_score = 0.0, -1.0
+    for ph in np.linspace(0.0, pitch_px, max(int(np.ceil(pitch_px)), 4), endpoint=False):
+        teeth = np.arange(ph, n - 1, pitch_px)
+        score = float(np.interp(teeth, idx, p).sum())
+        if score > best_score:
+            best, best_score = ph, score
+    teeth = np.arange(best, n - 1, pitch_px)
+    vals = peak[np.clip(np.round(teeth).astype(int), 0, n - 1)]
+    if vals.size < 3:
+        return None
+    present = vals >= min_frac * float(np.percentile(vals, 90))
+    # Longest run, a single missing tooth bridged.
+    filled = present.copy()
+    filled[1:-1] |= present[:-2] & present[2:]
+    best_run, start = (0, -1, -1), None
+    for i, f in enumerate(np.append(filled, False)):
+        if f and start is None:
+            start = i
+        elif not f and start is not None:
+            if i - start > best_run[0]:
+                best_run = (i - start, start, i - 1)
+            start = None
+    if best_run[0] < 3:
+        return None
+    return float(teeth[best_run[1]]), float(teeth[best_run[2]])

@@ -45,14 +45,14 @@ from .deskew import (
     rotate_image,
     rotate_points,
 )
-from .gridscale import grid_scale
+from .gridscale import grid_scale, line_extent
 from .labels import find_labels
 from .layout import BREAK_FRACTIONS, NameHit, match_layout
 from .load import DEFAULT_MAX_PIXELS, load_image, plausible_dpi
 from .perspective import Rectification, rectify
 from .redundancy import FILL_MODES, apply_redundancy
 from .result import Detected, LeadTrace, Result
-from .separate import ink_mask, remove_grid_lines, separate
+from .separate import ink_mask, remove_grid_lines, separate, without_scene
 from .settings_text import PrintedSettings, read_printed_settings
 from .trace import Row, TracedRow, column_runs, find_rows, trace_components, trace_row
 
@@ -507,6 +507,7 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
         sep = Segmenter.default().segment(rgb).to_separation(include_text=True)
     else:
         sep = separate(rgb)
+    sep = without_scene(sep)
     lap("separate")
 
     angle, conf = estimate_skew(sep.grid)
@@ -531,9 +532,15 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
     lap("deskew")
 
     px, py = grid_scale(grid)
+    # A grid shows the same, clear period on both axes; traces alone can fake one axis.
+    grid_ok = (np.isfinite(px.px_per_mm) and np.isfinite(py.px_per_mm)
+               and abs(px.px_per_mm / py.px_per_mm - 1) < 0.15
+               and min(px.confidence, py.confidence) >= MIN_GRID_CONFIDENCE)
     # A sheet turned by a quarter: its trace rows run along y. Judge it on the ink without
-    # grid lines, then turn and swap the axes.
-    grid_in_mask = sep.grid_is_ink and _mask_has_grid(mask, px.px_per_mm, py.px_per_mm)
+    # grid lines, then turn and swap the axes. (Lines are only removed with a pitch that
+    # passed as a grid: a period the traces faked would cut the traces themselves.)
+    grid_in_mask = (grid_ok and sep.grid_is_ink
+                    and _mask_has_grid(mask, px.px_per_mm, py.px_per_mm))
     if grid_in_mask:
         mask = remove_grid_lines(mask, px.px_per_mm, py.px_per_mm)
     if quarter_turns(mask):
@@ -545,9 +552,6 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
     sheet = _Sheet(ink, mask, grid, rot, sep.grid_is_ink)
     scale_source = "grid"
     pxmm_x, pxmm_y = px.px_per_mm, py.px_per_mm
-    # A grid shows the same, clear period on both axes; traces alone can fake one axis.
-    grid_ok = (np.isfinite(pxmm_x) and np.isfinite(pxmm_y) and abs(pxmm_x / pxmm_y - 1) < 0.15
-               and min(px.confidence, py.confidence) >= MIN_GRID_CONFIDENCE)
     if not grid_ok:
         if dpi is not None:
             pxmm_x = pxmm_y = dpi * scale / MM_PER_INCH
@@ -700,6 +704,15 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
     traced = [trace_row(mask, sheet.ink, r) for r in rows]
     # A straight line (left-over grid, a frame, a ruled line) is not a row of ECG.
     keep = [_is_ecg_row(tr, est, pxmm_y if np.isfinite(pxmm_y) else est) for tr in traced]
+    # Traces are printed on the grid: a "row" beyond the grid's extent is the dark edge of the
+    # page or a line of header text.
+    if scale_source == "grid":
+        span = line_extent(sheet.grid.sum(axis=1), 5.0 * pxmm_y)
+        if span is not None:
+            lo, hi = span[0] - 5.0 * pxmm_y, span[1] + 5.0 * pxmm_y
+            inside = [lo <= r.baseline_px <= hi for r in rows]
+            if any(k and i for k, i in zip(keep, inside, strict=True)):
+                keep = [k and i for k, i in zip(keep, inside, strict=True)]
     rows = [r for r, k in zip(rows, keep, strict=True) if k]
     traced = [t for t, k in zip(traced, keep, strict=True) if k]
     if not rows:

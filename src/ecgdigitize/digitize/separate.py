@@ -31,7 +31,8 @@ import numpy as np
 #: Fraction of the ink threshold above which a pixel next to strong ink is trace.
 HYSTERESIS_LOW = 0.6
 
-__all__ = ["Separation", "separate", "ink_mask", "paper_level", "remove_grid_lines"]
+__all__ = ["Separation", "separate", "ink_mask", "paper_level", "remove_grid_lines",
+           "scene_mask", "without_scene"]
 
 
 @dataclass
@@ -238,3 +239,71 @@ def remove_grid_lines(trace: np.ndarray, pitch_x_px: float, pitch_y_px: float,
     # Where two lines cross, neither run is thin; drop the crossing point itself.
     crossings = line_rows[:, None] & line_cols[None, :]
     return trace & ~horiz & ~vert_t.T & ~crossings
+
+
+def scene_mask(trace: np.ndarray, thick_frac: float = 0.004) -> np.ndarray:
+    """Dark scene around the paper that touches the image border (a scanner bed, a table).
+
+    A scan of a sheet that is not square on the glass has wedges of the
+    (dark) scanner lid at its edges, and a black-and-white scan turns them
+    solid black. Their inner edge is a long straight line parallel to the
+    grid, which the row finder would take for a flat trace. A wedge is the
+    only ink that is both thick (it survives an opening with a square of
+    `thick_frac` of the image's longer side; pen strokes and text do not) and
+    connected to the border. For every border pixel of such a component, the
+    run of ink from the border inwards is scene, down to the wedge's thin tip;
+    a trace running off the edge of the image is left alone.
+
+    Parameters
+    ----------
+    trace : ndarray, shape (H, W), bool
+        Ink mask of the image as loaded.
+    thick_frac : float
+        Side of the opening square as a fraction of the longer image side.
+
+    Returns
+    -------
+    ndarray, shape (H, W), bool
+        True on scene pixels.
+    """
+    h, w = trace.shape
+    out = np.zeros((h, w), bool)
+    if h < 3 or w < 3 or not (trace[0].any() or trace[-1].any() or trace[:, 0].any()
+                              or trace[:, -1].any()):
+        return out
+    m8 = trace.astype(np.uint8)
+    k = max(int(round(thick_frac * max(h, w))), 5)
+    core = cv2.morphologyEx(m8, cv2.MORPH_OPEN, np.ones((k, k), np.uint8)) > 0
+    if not core.any():
+        return out
+    _, labels = cv2.connectedComponents(m8, connectivity=8)
+    thick = np.zeros(int(labels.max()) + 1, bool)
+    thick[np.unique(labels[core])] = True
+    thick[0] = False
+    # Runs from each border inwards, in the columns (rows) where the border pixel is scene.
+    for flip_rows, transpose in ((False, False), (True, False), (False, True), (True, True)):
+        lab = labels.T if transpose else labels
+        msk = trace.T if transpose else trace
+        dst = out.T if transpose else out
+        if flip_rows:
+            lab, msk, dst = lab[::-1], msk[::-1], dst[::-1]
+        start = thick[lab[0]] & msk[0]
+        if not start.any():
+            continue
+        # Length of the ink run from row 0 in each column: index of the first paper pixel.
+        run = np.argmin(msk, axis=0)
+        run[msk.all(axis=0)] = msk.shape[0]
+        rows = np.arange(msk.shape[0])[:, None]
+        dst |= (rows < run[None, :]) & start[None, :]
+    return out
+
+
+def without_scene(sep: Separation) -> Separation:
+    """A separation with the dark scene at the image border (:func:`scene_mask`) removed."""
+    scene = scene_mask(sep.trace)
+    if not scene.any():
+        return sep
+    return Separation(ink=np.where(scene, 0.0, sep.ink).astype(np.float32),
+                      trace=sep.trace & ~scene,
+                      grid=np.where(scene, 0.0, sep.grid).astype(np.float32),
+                      grid_is_ink=sep.grid_is_ink, ink_threshold=sep.ink_threshold)

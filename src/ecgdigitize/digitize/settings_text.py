@@ -125,7 +125,10 @@ class _Reading:
 # --------------------------------------------------------------------------------------------
 
 def _text_lines(ink: np.ndarray, px_per_mm: float) -> list[list[_Char]]:
-    """Text lines of character-sized components, each a left-to-right list of characters."""
+    """Text lines of character-sized components, each a left-to-right list of characters.
+
+    Only lines of at least ``_MIN_LINE_CHARS`` characters are returned.
+    """
     mask = np.ascontiguousarray(ink.astype(bool)).view(np.uint8)
     n, lab, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if n <= 1:
@@ -156,14 +159,23 @@ def _text_lines(ink: np.ndarray, px_per_mm: float) -> list[list[_Char]]:
                 break
         else:
             groups.append(box + [i])
-    chars = []
+    chars, members = [], []
+    empty = np.zeros((0, 0), bool)
     for g in groups:
         x0, y0, x1, y1 = g[:4]
         if y1 - y0 < 0.45 * min_cap and x1 - x0 > 0.45 * min_cap:
             continue   # a flat mark (dash) is no part of the fields read
-        crop = np.isin(lab[y0:y1, x0:x1], g[4:])
-        chars.append(_Char(x0, y0, x1, y1, crop, _lab._n_pieces(crop)))
-    return _chain(chars, min_cap)
+        chars.append(_Char(x0, y0, x1, y1, empty, 0))
+        members.append(g[4:])
+    index = {id(c): k for k, c in enumerate(chars)}
+    lines = [line for line in _chain(chars, min_cap) if len(line) >= _MIN_LINE_CHARS]
+    # Glyph crops only for the characters of lines long enough to be read (a speckled scan
+    # has thousands of lone specks).
+    for line in lines:
+        for c in line:
+            c.mask = np.isin(lab[c.y0:c.y1, c.x0:c.x1], members[index[id(c)]])
+            c.pieces = _lab._n_pieces(c.mask)
+    return lines
 
 
 def _chain(chars: list[_Char], min_cap: float) -> list[list[_Char]]:
@@ -171,38 +183,59 @@ def _chain(chars: list[_Char], min_cap: float) -> list[list[_Char]]:
 
     A character joins the line whose last character is nearest on its left,
     within `_LINE_GAP` heights, sharing half the smaller height of rows; dots
-    (shorter than ``0.45 * min_cap``) join a line whose rows hold them.
+    (shorter than ``0.45 * min_cap``) join a line whose rows hold them and
+    are dropped where there is none.
     """
     lines: list[list[_Char]] = []
-    # Lines a character could still join: characters come by left edge, so a line whose
-    # last character ends more than the largest allowed gap to the left is finished.
+    # Lines a character could still join, as arrays over the open lines (in the order they
+    # were opened) of their last character's box. Characters come by left edge, so a line
+    # whose last character ends more than the largest allowed gap to the left is finished.
     # (A fixed window of recent lines loses a text line once specks elsewhere on the page
     # have opened many lines in between.)
-    active: list[list[_Char]] = []
     max_h = max((c.h for c in chars), default=0)
+    reach = _LINE_GAP * max_h
+    cap = 64
+    ids = np.zeros(cap, np.int64)
+    lx1 = np.zeros(cap)
+    ly0 = np.zeros(cap)
+    ly1 = np.zeros(cap)
+    n_open = 0
     for c in chars:
-        best, best_gap = None, np.inf
         dot = c.h < 0.45 * min_cap
-        reach = _LINE_GAP * max_h
-        active = [line for line in active if line[-1].x1 >= c.x0 - reach]
-        for line in active:
-            last = line[-1]
-            href = max(c.h, last.h)
-            gap = c.x0 - last.x1
-            if not -0.3 * href <= gap <= _LINE_GAP * href or gap >= best_gap:
-                continue
-            overlap = min(c.y1, last.y1) - max(c.y0, last.y0)
+        if n_open:
+            live = lx1[:n_open] >= c.x0 - reach
+            if not live.all():
+                k = int(live.sum())
+                ids[:k], lx1[:k] = ids[:n_open][live], lx1[:n_open][live]
+                ly0[:k], ly1[:k] = ly0[:n_open][live], ly1[:n_open][live]
+                n_open = k
+        best = -1
+        if n_open:
+            y0, y1, x1 = ly0[:n_open], ly1[:n_open], lx1[:n_open]
+            last_h = y1 - y0
+            href = np.maximum(c.h, last_h)
+            gap = c.x0 - x1
+            ok = (gap >= -0.3 * href) & (gap <= _LINE_GAP * href)
             if dot:
-                ok = c.y0 >= last.y0 - 1 and c.y1 <= last.y1 + 0.3 * last.h and gap <= last.h
+                ok &= (c.y0 >= y0 - 1) & (c.y1 <= y1 + 0.3 * last_h) & (gap <= last_h)
             else:
-                ok = overlap >= 0.5 * min(c.h, last.h)
-            if ok:
-                best, best_gap = line, gap
-        if best is None:
-            lines.append([c])
-            active.append(lines[-1])
-        else:
-            best.append(c)
+                ok &= (np.minimum(c.y1, y1) - np.maximum(c.y0, y0)) >= 0.5 * np.minimum(c.h,
+                                                                                        last_h)
+            if ok.any():
+                j = int(np.argmin(np.where(ok, gap, np.inf)))   # first of the nearest
+                best = j
+        if best >= 0:
+            lines[int(ids[best])].append(c)
+            lx1[best], ly0[best], ly1[best] = c.x1, c.y0, c.y1
+            continue
+        if dot:
+            continue   # a dot starts no line (speckle on a scan would open thousands)
+        lines.append([c])
+        if n_open == cap:
+            cap *= 2
+            ids, lx1, ly0, ly1 = (np.resize(a, cap) for a in (ids, lx1, ly0, ly1))
+        ids[n_open], lx1[n_open], ly0[n_open], ly1[n_open] = len(lines) - 1, c.x1, c.y0, c.y1
+        n_open += 1
     return lines
 
 
@@ -552,7 +585,7 @@ def read_printed_settings(ink: np.ndarray, px_per_mm: float,
     """
     ink = _lab._check_ink(ink, px_per_mm)
     readings: list[_Reading] = []
-    lines = [line for line in _text_lines(ink, px_per_mm) if len(line) >= _MIN_LINE_CHARS]
+    lines = _text_lines(ink, px_per_mm)
     if lines:
         _score([c for line in lines for c in line])
         lines = _split_touching(lines)

@@ -162,6 +162,7 @@ def find_rows(traces: np.ndarray, px_per_mm_y: float, min_pitch_mm: float = 5.0)
                               prominence=0.15 * float(prof.max()))
     if peaks.size == 0:
         return []
+    peaks = _merge_wandering_peaks(traces, peaks, prof, px_per_mm_y)
     # A row's trace spans most of the width; drop peaks with little ink around them.
     rows: list[Row] = []
     cols = np.flatnonzero(traces.any(axis=0))
@@ -184,6 +185,50 @@ def find_rows(traces: np.ndarray, px_per_mm_y: float, min_pitch_mm: float = 5.0)
         r.bottom_px = (int(rows[k + 1].baseline_px - margin) if k + 1 < len(rows)
                        else min(int(r.baseline_px + 30 * px_per_mm_y), h - 1))
     return rows
+
+
+def _merge_wandering_peaks(traces: np.ndarray, peaks: np.ndarray, prof: np.ndarray,
+                           px_per_mm_y: float, max_apart_mm: float = 15.0,
+                           n_bins: int = 10) -> np.ndarray:
+    """Merge neighbouring profile peaks that are one row whose baseline wanders.
+
+    A trace drifting by a few mm across the sheet piles its ink up at two
+    levels: one where its left part runs, one where its right part runs. The
+    sheet's width is cut into `n_bins` stretches; a row's level is *present*
+    in a stretch where ink lies within 2 mm of it in a fifth of the columns.
+    Two rows are each present nearly everywhere (large waves take a row away
+    from its level only here and there); the two levels of one wandering row
+    take turns: present together in at most 3 stretches, and between them in
+    at least 7. Of two such peaks closer than `max_apart_mm` the lower one of
+    the profile is dropped.
+    """
+    if peaks.size < 2:
+        return peaks
+    reach = max(int(round(2.0 * px_per_mm_y)), 1)
+    h, w = traces.shape
+    cols = np.flatnonzero(traces.any(axis=0))
+    edges = np.linspace(cols[0], cols[-1] + 1, n_bins + 1).astype(int)
+
+    def presence(inked: np.ndarray) -> np.ndarray:
+        return np.array([inked[a:b].mean() >= 0.2 if b > a else False
+                         for a, b in zip(edges[:-1], edges[1:], strict=True)])
+
+    present = [presence(traces[max(int(p) - reach, 0): min(int(p) + reach + 1, h)].any(axis=0))
+               for p in peaks]
+    keep = list(range(peaks.size))
+    k = 0
+    while k + 1 < len(keep):
+        a, b = keep[k], keep[k + 1]
+        if (peaks[b] - peaks[a]) / px_per_mm_y < max_apart_mm:
+            both = int(np.count_nonzero(present[a] & present[b]))
+            either = int(np.count_nonzero(present[a] | present[b]))
+            if both <= 3 and either >= 7:
+                kept, drop = (a, b) if prof[peaks[a]] >= prof[peaks[b]] else (b, a)
+                present[kept] = present[a] | present[b]
+                keep.remove(drop)
+                continue
+        k += 1
+    return peaks[keep]
 
 
 def column_runs(band: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
