@@ -48,6 +48,16 @@ def _windows(n: int, spans: dict[str, list[tuple[float, float]]]) -> np.ndarray:
     return mask
 
 
+def _printed_limb(seed: int, spans: dict[str, list[tuple[float, float]]]
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ten seconds of limb leads from a seed, printed in `spans`: the truth, the printed
+    mask and the truth where printed (NaN elsewhere)."""
+    n = int(10 * FS)
+    truth = _limb(np.random.default_rng(seed), n)
+    printed = _windows(n, spans)
+    return truth, printed, np.where(printed, truth, np.nan)
+
+
 ALL_5S = {name: [(0.0, 5.0)] for name in LIMB_LEADS}          # 6x2: all six in 0-5 s
 LAYOUT_3X4 = {"I": [(0.0, 2.5)], "II": [(0.0, 2.5)], "III": [(0.0, 2.5)],
               "aVR": [(2.5, 5.0)], "aVL": [(2.5, 5.0)], "aVF": [(2.5, 5.0)]}
@@ -107,11 +117,7 @@ def test_filled_gaps_join_offset_readings() -> None:
 
 
 def test_no_filling_outside_printed_windows_by_default() -> None:
-    rng = np.random.default_rng(3)
-    n = int(10 * FS)
-    truth = _limb(rng, n)
-    printed = _windows(n, LAYOUT_3X4_1)
-    sig = np.where(printed, truth, np.nan)
+    truth, printed, sig = _printed_limb(3, LAYOUT_3X4_1)
     sig[200:260, 0] = np.nan                  # a gap in I (printed)
     red = limb_redundancy(sig, list(LIMB_LEADS), printed, FS)
     assert red.filled[200:260, 0].all()
@@ -123,13 +129,9 @@ def test_no_filling_outside_printed_windows_by_default() -> None:
 
 
 def test_fill_all_reconstructs_where_not_printed() -> None:
-    rng = np.random.default_rng(4)
-    n = int(10 * FS)
-    truth = _limb(rng, n)
-    printed = _windows(n, LAYOUT_3X4_1)
-    sig = np.where(printed, truth, np.nan)
+    truth, printed, sig = _printed_limb(4, LAYOUT_3X4_1)
     red = limb_redundancy(sig, list(LIMB_LEADS), printed, FS, fill="all")
-    t = np.arange(n) / FS
+    t = np.arange(len(truth)) / FS
     first = t < 5.0                           # two or more limb leads known only in 0-5 s
     assert (red.filled == (~printed & first[:, None])).all()
     np.testing.assert_allclose(red.signals[first], truth[first], atol=1e-9)
@@ -137,11 +139,7 @@ def test_fill_all_reconstructs_where_not_printed() -> None:
 
 
 def test_fill_none_changes_nothing() -> None:
-    rng = np.random.default_rng(5)
-    n = int(10 * FS)
-    truth = _limb(rng, n)
-    printed = _windows(n, LAYOUT_3X4_1)
-    sig = np.where(printed, truth, np.nan)
+    truth, printed, sig = _printed_limb(5, LAYOUT_3X4_1)
     sig[300:400, 2] = np.nan
     red = limb_redundancy(sig, list(LIMB_LEADS), printed, FS, fill="none")
     np.testing.assert_array_equal(red.signals, sig)

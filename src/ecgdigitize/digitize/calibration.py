@@ -279,11 +279,11 @@ def locate_pulse(mask: np.ndarray, baseline_px: float, x_lo: int, x_hi: int,
                 return Pulse(side, xs, xe, float(height_mm), float((xe - xs) / px_per_mm_x),
                              float(baseline_px))
     return _sideless_pulse(sub, base, a - x_lo, px_per_mm_x, px_per_mm_y, side,
-                                float(baseline_px))
+                           float(baseline_px))
 
 
 def _sideless_pulse(sub: np.ndarray, base: float, offset: int, px_per_mm_x: float,
-                         px_per_mm_y: float, side: str, baseline_px: float) -> Pulse | None:
+                    px_per_mm_y: float, side: str, baseline_px: float) -> Pulse | None:
     """A pulse whose vertical sides are missing from the mask: its top and its feet.
 
     A pulse drawn on a grid printed in trace ink (black or grey paper grids) has

@@ -15,8 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import maximum_filter1d
 
-__all__ = ["GridPitch", "profile_pitch", "grid_scale", "reconcile", "line_extent"]
+__all__ = ["GridPitch", "profile_pitch", "grid_scale", "reconcile", "comb_phase",
+           "line_extent"]
 
 #: Plausible pitch range: 1.5 px/mm (38 dpi) to 50 px/mm (1270 dpi).
 MIN_PX_PER_MM, MAX_PX_PER_MM = 1.5, 50.0
@@ -183,6 +185,23 @@ def reconcile(px: GridPitch, py: GridPitch, shape_hw: tuple[int, int],
     return (px if a == small else fix), (py if b == small else fix)
 
 
+def comb_phase(profile: np.ndarray, pitch_px: float, steps_per_px: float = 4.0) -> float:
+    """Phase (px) of the comb with teeth every `pitch_px` that collects most of a profile.
+
+    Phases from 0 to the pitch are tried in steps of ``1 / steps_per_px`` px
+    (at least four); a tooth reads the profile linearly interpolated.
+    """
+    p = np.asarray(profile, float)
+    idx = np.arange(p.size)
+    best, best_score = 0.0, -1.0
+    for ph in np.linspace(0.0, pitch_px, max(int(np.ceil(pitch_px * steps_per_px)), 4),
+                          endpoint=False):
+        score = float(np.interp(np.arange(ph, p.size - 1, pitch_px), idx, p).sum())
+        if score > best_score:
+            best, best_score = ph, score
+    return float(best)
+
+
 def line_extent(profile: np.ndarray, pitch_px: float, min_frac: float = 0.3
                 ) -> tuple[float, float] | None:
     """First and last line of the longest unbroken stretch of a periodic grid, in px.
@@ -213,15 +232,8 @@ def line_extent(profile: np.ndarray, pitch_px: float, min_frac: float = 0.3
     if n < 3 or not np.isfinite(pitch_px) or pitch_px < 2 or p.max() <= 0:
         return None
     r = max(int(round(1.0 + 0.05 * pitch_px)), 1)
-    peak = np.array([p[max(i - r, 0): i + r + 1].max() for i in range(n)])
-    idx = np.arange(n)
-    best, best_score = 0.0, -1.0
-    for ph in np.linspace(0.0, pitch_px, max(int(np.ceil(pitch_px)), 4), endpoint=False):
-        teeth = np.arange(ph, n - 1, pitch_px)
-        score = float(np.interp(teeth, idx, p).sum())
-        if score > best_score:
-            best, best_score = ph, score
-    teeth = np.arange(best, n - 1, pitch_px)
+    peak = maximum_filter1d(p, size=2 * r + 1, mode="nearest")
+    teeth = np.arange(comb_phase(p, pitch_px, steps_per_px=1.0), n - 1, pitch_px)
     vals = peak[np.clip(np.round(teeth).astype(int), 0, n - 1)]
     if vals.size < 3:
         return None

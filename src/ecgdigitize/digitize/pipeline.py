@@ -710,9 +710,10 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
         span = line_extent(sheet.grid.sum(axis=1), 5.0 * pxmm_y)
         if span is not None:
             lo, hi = span[0] - 5.0 * pxmm_y, span[1] + 5.0 * pxmm_y
-            inside = [lo <= r.baseline_px <= hi for r in rows]
-            if any(k and i for k, i in zip(keep, inside, strict=True)):
-                keep = [k and i for k, i in zip(keep, inside, strict=True)]
+            kept_inside = [k and lo <= r.baseline_px <= hi
+                           for k, r in zip(keep, rows, strict=True)]
+            if any(kept_inside):
+                keep = kept_inside
     rows = [r for r, k in zip(rows, keep, strict=True) if k]
     traced = [t for t, k in zip(traced, keep, strict=True) if k]
     if not rows:

@@ -49,6 +49,7 @@ import numpy as np
 
 from ..errors import OptionError
 from ..leads import normalize_lead_name
+from ..runs import true_runs
 from .result import LeadTrace, Result
 
 __all__ = [
@@ -188,18 +189,11 @@ def _solve(values: np.ndarray, use: np.ndarray, coef: np.ndarray) -> np.ndarray:
     return theta
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Half-open index ranges ``[a, b)`` of the True runs of a 1-D mask."""
-    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
-    d = np.flatnonzero(np.diff(m.astype(np.int8)))
-    return list(zip(d[::2].tolist(), d[1::2].tolist(), strict=True))
-
-
 def _segment_ids(present: np.ndarray) -> np.ndarray:
     """Run number of each sample per column (-1 outside the runs)."""
     ids = np.full(present.shape, -1, dtype=np.int64)
     for j in range(present.shape[1]):
-        for k, (a, b) in enumerate(_runs(present[:, j])):
+        for k, (a, b) in enumerate(true_runs(present[:, j])):
             ids[a:b, j] = k
     return ids
 
@@ -366,7 +360,7 @@ def limb_redundancy(signals: np.ndarray, lead_names: Sequence[str], printed: np.
     # Each segment's median off: the comparisons are blind to constant offsets.
     xn = x.copy()
     for j in range(len(cols)):
-        for a, b in _runs(present[:, j]):
+        for a, b in true_runs(present[:, j]):
             v = xn[a:b, j]
             if np.isfinite(v).any():
                 xn[a:b, j] = v - np.nanmedian(v)
@@ -438,7 +432,7 @@ def limb_redundancy(signals: np.ndarray, lead_names: Sequence[str], printed: np.
             continue
         theta = _solve(x, others & (n_others >= 2)[:, None], coef)
         fit = theta @ coef[k]
-        for a, b in _runs(target):
+        for a, b in true_runs(target):
             left = right = None
             if a > 0 and known[a - 1, k]:
                 lo = a - 1

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .gridscale import comb_phase
+
 #: Fraction of the ink threshold above which a pixel next to strong ink is trace.
 HYSTERESIS_LOW = 0.6
 
@@ -172,13 +174,7 @@ def _line_positions(count: np.ndarray, pitch_px: float, min_frac: float) -> np.n
     idx = np.arange(n)
     if n < 3 or count.max() <= 0:
         return np.zeros(n, bool)
-    phases = np.linspace(0.0, pitch_px, max(int(np.ceil(pitch_px * 4)), 4), endpoint=False)
-    best, best_score = 0.0, -1.0
-    for ph in phases:
-        teeth = np.arange(ph, n - 1, pitch_px)
-        score = float(np.interp(teeth, idx, count).sum())
-        if score > best_score:
-            best, best_score = ph, score
+    best = comb_phase(count, pitch_px)
     dist = np.abs(((idx - best + pitch_px / 2) % pitch_px) - pitch_px / 2)
     near = dist <= 1.0 + 0.05 * pitch_px
     high = float(np.percentile(count[near], 90)) if near.any() else 0.0

@@ -159,21 +159,21 @@ def _text_lines(ink: np.ndarray, px_per_mm: float) -> list[list[_Char]]:
                 break
         else:
             groups.append(box + [i])
-    chars, members = [], []
+    chars = []
+    members: dict[int, list[int]] = {}   # component labels of each character, by id()
     empty = np.zeros((0, 0), bool)
     for g in groups:
         x0, y0, x1, y1 = g[:4]
         if y1 - y0 < 0.45 * min_cap and x1 - x0 > 0.45 * min_cap:
             continue   # a flat mark (dash) is no part of the fields read
         chars.append(_Char(x0, y0, x1, y1, empty, 0))
-        members.append(g[4:])
-    index = {id(c): k for k, c in enumerate(chars)}
+        members[id(chars[-1])] = g[4:]
     lines = [line for line in _chain(chars, min_cap) if len(line) >= _MIN_LINE_CHARS]
     # Glyph crops only for the characters of lines long enough to be read (a speckled scan
     # has thousands of lone specks).
     for line in lines:
         for c in line:
-            c.mask = np.isin(lab[c.y0:c.y1, c.x0:c.x1], members[index[id(c)]])
+            c.mask = np.isin(lab[c.y0:c.y1, c.x0:c.x1], members[id(c)])
             c.pieces = _lab._n_pieces(c.mask)
     return lines
 
@@ -209,7 +209,6 @@ def _chain(chars: list[_Char], min_cap: float) -> list[list[_Char]]:
                 ids[:k], lx1[:k] = ids[:n_open][live], lx1[:n_open][live]
                 ly0[:k], ly1[:k] = ly0[:n_open][live], ly1[:n_open][live]
                 n_open = k
-        best = -1
         if n_open:
             y0, y1, x1 = ly0[:n_open], ly1[:n_open], lx1[:n_open]
             last_h = y1 - y0
@@ -222,12 +221,10 @@ def _chain(chars: list[_Char], min_cap: float) -> list[list[_Char]]:
                 ok &= (np.minimum(c.y1, y1) - np.maximum(c.y0, y0)) >= 0.5 * np.minimum(c.h,
                                                                                         last_h)
             if ok.any():
-                j = int(np.argmin(np.where(ok, gap, np.inf)))   # first of the nearest
-                best = j
-        if best >= 0:
-            lines[int(ids[best])].append(c)
-            lx1[best], ly0[best], ly1[best] = c.x1, c.y0, c.y1
-            continue
+                best = int(np.argmin(np.where(ok, gap, np.inf)))   # first of the nearest
+                lines[int(ids[best])].append(c)
+                lx1[best], ly0[best], ly1[best] = c.x1, c.y0, c.y1
+                continue
         if dot:
             continue   # a dot starts no line (speckle on a scan would open thousands)
         lines.append([c])

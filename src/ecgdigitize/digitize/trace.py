@@ -205,7 +205,7 @@ def _merge_wandering_peaks(traces: np.ndarray, peaks: np.ndarray, prof: np.ndarr
     if peaks.size < 2:
         return peaks
     reach = max(int(round(2.0 * px_per_mm_y)), 1)
-    h, w = traces.shape
+    h = traces.shape[0]
     cols = np.flatnonzero(traces.any(axis=0))
     edges = np.linspace(cols[0], cols[-1] + 1, n_bins + 1).astype(int)
 

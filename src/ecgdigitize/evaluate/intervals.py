@@ -63,6 +63,7 @@ from scipy import ndimage
 from scipy import signal as sps
 
 from ..errors import OptionError
+from ..runs import true_runs
 
 __all__ = ["INTERVAL_KEYS", "Intervals", "delineate", "compare_intervals",
            "interval_agreement"]
@@ -159,13 +160,6 @@ def _as_matrix(signals: Any) -> np.ndarray:
     raise OptionError(f"signals must be 1-D, 2-D (samples, leads) or a dict, got {arr.shape}")
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Start/stop indices of the runs of True in a boolean vector."""
-    padded = np.concatenate([[False], mask, [False]])
-    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    return [(int(s), int(e)) for s, e in zip(edges[::2], edges[1::2], strict=True)]
-
-
 def _nanmean_rows(x: np.ndarray) -> np.ndarray:
     """Column-wise mean over the finite entries (NaN where none)."""
     fin = np.isfinite(x)
@@ -187,7 +181,7 @@ def _filter_leads(leads: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray,
         fin = np.isfinite(x)
         if fin.sum() < min_run or float(np.std(x[fin])) < _FLAT_MV:
             continue
-        for s, e in _runs(fin):
+        for s, e in true_runs(fin):
             if e - s < min_run:
                 continue
             seg = sps.sosfiltfilt(sos_hp, x[s:e])
@@ -203,7 +197,7 @@ def _filter_leads(leads: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray,
 def _gradient_rows(x: np.ndarray, fs: float) -> np.ndarray:
     out = np.full(x.shape, np.nan)
     for i, row in enumerate(x):
-        for s, e in _runs(np.isfinite(row)):
+        for s, e in true_runs(np.isfinite(row)):
             if e - s >= 2:
                 out[i, s:e] = np.gradient(row[s:e]) * fs
     return out

@@ -38,6 +38,7 @@ import numpy as np
 
 from ..digitize.result import Result
 from ..errors import OptionError, OutputError, RecordError
+from ..runs import true_runs
 from .atomic import write_text_atomic
 from .jsonable import to_jsonable
 from .wfdbio import write_record
@@ -181,9 +182,7 @@ def _filled_runs(result: Result) -> dict[str, list[list[int]]]:
         return out
     for j, name in enumerate(result.lead_names):
         if counts[name]:
-            m = np.concatenate([[False], np.asarray(result.filled[:, j], bool), [False]])
-            edges = np.flatnonzero(np.diff(m.astype(np.int8)))
-            out[name] = [[int(a), int(b)] for a, b in zip(edges[::2], edges[1::2], strict=True)]
+            out[name] = [[a, b] for a, b in true_runs(result.filled[:, j])]
     return out
 
 
