@@ -151,6 +151,22 @@ def test_find_rows_takes_a_drifting_trace_as_one_row():
     assert abs(rows[1].baseline_px - 350) < 3
 
 
+def test_find_rows_extends_to_a_trace_that_ends_far_from_its_baseline():
+    # The record ends with a step: the trace climbs 8 mm and runs on for 3 mm up there,
+    # beyond the band round the baseline that finds the row. A neighbour's tall wave dipping
+    # into that band from below is not the row's.
+    pxmm = 8.0
+    traces = np.zeros((600, 1800), bool)
+    traces[200:203, 100:1500] = True
+    traces[136:203, 1500:1503] = True
+    traces[136:139, 1500:1524] = True
+    traces[440:443, 100:1700] = True
+    traces[190:443, 1000:1003] = True
+    rows = find_rows(traces, pxmm)
+    assert len(rows) == 2
+    assert rows[0].x0_px == 100 and rows[0].x1_px == 1523
+    assert rows[1].x1_px == 1699
+
 def test_stroke_centre_keeps_steep_qrs():
     # A thick round pen draws a narrow spike; the centre line must keep its height.
     x = np.arange(200, dtype=float)

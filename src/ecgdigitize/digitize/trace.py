@@ -167,15 +167,18 @@ def find_rows(traces: np.ndarray, px_per_mm_y: float, min_pitch_mm: float = 5.0)
     rows: list[Row] = []
     cols = np.flatnonzero(traces.any(axis=0))
     gx0, gx1 = int(cols[0]), int(cols[-1])
+    _, labels = cv2.connectedComponents(traces.astype(np.uint8), connectivity=8)
     for k, p in enumerate(peaks):
         top = int((peaks[k - 1] + p) // 2) if k > 0 else max(int(p - 12 * px_per_mm_y), 0)
         bottom = (int((p + peaks[k + 1]) // 2) if k + 1 < peaks.size
                   else min(int(p + 12 * px_per_mm_y), h - 1))
-        near = traces[max(int(p - 2 * px_per_mm_y), 0): int(p + 2 * px_per_mm_y) + 1]
-        inked = np.flatnonzero(near.any(axis=0))
+        lo, hi = max(int(p - 2 * px_per_mm_y), 0), int(p + 2 * px_per_mm_y) + 1
+        inked = np.flatnonzero(traces[lo:hi].any(axis=0))
         if inked.size < 0.25 * (gx1 - gx0 + 1):
             continue
-        rows.append(Row(float(p), top, bottom, int(inked[0]), int(inked[-1])))
+        x0, x1 = _row_extent(labels, slice(lo, hi), slice(top, bottom + 1), int(inked[0]),
+                             int(inked[-1]), 5.0 * px_per_mm_y)
+        rows.append(Row(float(p), top, bottom, x0, x1))
     # Bands reach the neighbouring baselines: tall waves cross the half-way line, and the
     # tracer's continuity keeps it on its own trace.
     margin = 1.0 * px_per_mm_y
@@ -185,6 +188,29 @@ def find_rows(traces: np.ndarray, px_per_mm_y: float, min_pitch_mm: float = 5.0)
         r.bottom_px = (int(rows[k + 1].baseline_px - margin) if k + 1 < len(rows)
                        else min(int(r.baseline_px + 30 * px_per_mm_y), h - 1))
     return rows
+
+
+def _row_extent(labels: np.ndarray, near: slice, band: slice, x0: int, x1: int,
+                min_run_px: float) -> tuple[int, int]:
+    """First and last column of a row: its ink near the baseline, widened to the
+    ink within its band of the trace components that run along the baseline.
+
+    A trace that ends (or starts) far from its baseline (a step, a wave cut off by
+    the end of the window) leaves the baseline's neighbourhood before its last
+    column; the connected component it belongs to still reaches that column. A
+    component counts as the row's where it inks at least `min_run_px` columns of
+    the rows `near` the baseline: a neighbour's wave that merely dips into them
+    does not. Only the component's ink within the row's `band` counts, as a wave
+    crossing from a neighbour joins the two rows into one component.
+    """
+    near_labels = labels[near]
+    band_labels = labels[band]
+    for lab in np.unique(near_labels[near_labels > 0]):
+        if np.count_nonzero((near_labels == lab).any(axis=0)) < min_run_px:
+            continue
+        cols = np.flatnonzero((band_labels == lab).any(axis=0))
+        x0, x1 = min(x0, int(cols[0])), max(x1, int(cols[-1]))
+    return x0, x1
 
 
 def _merge_wandering_peaks(traces: np.ndarray, peaks: np.ndarray, prof: np.ndarray,
