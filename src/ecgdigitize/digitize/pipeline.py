@@ -71,6 +71,11 @@ MIN_SIDE_PX = 32
 #: Images with a longer side are processed at this size (px); 600 dpi letter is 6600 px.
 WORKING_MAX_SIDE_PX = 4200
 
+#: Sampling rate (Hz) assumed of the printed record where the two ends of a trace place
+#: its window: a window of N samples is drawn from its first sample to its last, which
+#: lies one sample period before the window's end.
+PRINTED_FS_HZ = 500.0
+
 
 def _check_options(layout: str, speed: float | str, gain: float | str, fs: float,
                    extra: dict[str, Layout] | None) -> tuple[float | None, float | None]:
@@ -813,8 +818,10 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
         # agree, and replaced by it where they do not.
         full = det.sheet_duration_s * px_per_s
         agree = 1.0 + radius
+        # A free end is the last sample drawn, one sample period short of the window's end.
+        last = px_per_s / PRINTED_FS_HZ
         if left and not right:
-            from_end = x_end - full
+            from_end = x_end + last - full
             t0 = 0.5 * (t0 + from_end) if abs(t0 - from_end) <= agree else from_end
             x_end = t0 + full
         elif right and not left:
@@ -822,7 +829,7 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
             x_end = 0.5 * (x_end + from_start) if abs(x_end - from_start) <= agree else from_start
             t0 = x_end - full
         else:
-            mid = 0.5 * (t0 + x_end)
+            mid = 0.5 * (t0 + x_end + (0.0 if right else last))
             t0, x_end = mid - 0.5 * full, mid + 0.5 * full
         width = full
     timings["calibration"] = time.perf_counter() - t_cal
