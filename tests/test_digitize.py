@@ -24,7 +24,7 @@ from ecgdigitize.digitize.gridscale import (
     reconcile,
 )
 from ecgdigitize.digitize.layout import NameHit, expected_breaks, match_layout
-from ecgdigitize.digitize.pipeline import _consensus_edge, _tall_stroke, digitize
+from ecgdigitize.digitize.pipeline import _consensus_edge, _free_end_edge, _tall_stroke, digitize
 from ecgdigitize.digitize.separate import remove_grid_lines, scene_mask, separate
 from ecgdigitize.digitize.stroke import stroke_centre_morph
 from ecgdigitize.digitize.trace import Row, column_runs, find_rows, trace_row
@@ -196,6 +196,37 @@ def test_column_runs_and_trace_row_follow_the_trace_past_a_neighbour():
     assert np.max(np.abs(tr.y_px - (y + 0.5))) < 1.01
 
 
+def _draw(shape: tuple[int, int], curves: list[np.ndarray], thickness: int = 3
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Anti-aliased polylines (points in px) as an ink image and its mask."""
+    img = np.zeros(shape, np.uint8)
+    for pts in curves:
+        fixed = np.round(pts * 16).astype(np.int32).reshape(-1, 1, 2)
+        cv2.polylines(img, [fixed], False, 255, thickness, cv2.LINE_AA, 4)
+    ink = img.astype(np.float32) / 255.0
+    return ink > 0.5, ink
+
+
+def test_free_end_edge_is_sub_pixel():
+    # The measured ink edge follows the drawn end to a fraction of a pixel, whatever the
+    # end's phase within its pixel; the cap's reach past the end is the same for all.
+    reach_right, reach_left = [], []
+    for end in (300.0, 300.3, 300.6, 300.85):
+        x = np.arange(50.0 + end - 300.0, end + 1e-9, 0.25)
+        mask, ink = _draw((60, 400), [np.stack([x, np.full_like(x, 30.0)], 1)], thickness=5)
+        cols = np.flatnonzero(mask[30])
+        right = _free_end_edge(ink, mask, int(cols[-1]), 30.0, 3.0, +1)
+        left = _free_end_edge(ink, mask, int(cols[0]), 30.0, 3.0, -1)
+        assert right is not None and left is not None
+        reach_right.append(right - end)
+        reach_left.append(x[0] - left)
+    assert np.ptp(reach_right) < 0.15 and np.ptp(reach_left) < 0.15
+    assert abs(np.mean(reach_right) - np.mean(reach_left)) < 0.15
+    # Not a free end: ink continues two columns on.
+    mask[30, int(cols[-1]) + 2] = True
+    assert _free_end_edge(ink, mask, int(cols[-1]), 30.0, 3.0, +1) is None
+
+
 def test_find_pulse_reads_gain_and_speed():
     pxmm = 8.0
     y = np.full(400, 200.0)
@@ -348,6 +379,34 @@ def test_digitize_a_clean_sheet(clean_sheet):
     xs, ys = np.round(seg.x_px[ok]).astype(int), np.round(seg.y_px[ok]).astype(int)
     assert np.mean(grey[ys, xs] < 150) > 0.8
     json.dumps(result.summary())
+
+
+def _lag_samples(ref: np.ndarray, rec: np.ndarray) -> float:
+    """Shift (samples, fractional) that best aligns `rec` to `ref`; > 0: `rec` is late."""
+    n = np.arange(ref.size, dtype=float)
+    ok_rec = np.isfinite(rec)
+    shifts = np.arange(-3.0, 3.001, 0.05)
+    err = []
+    for s in shifts:
+        moved = np.interp(n + s, n[ok_rec], rec[ok_rec], left=np.nan, right=np.nan)
+        e = moved - ref
+        e = e[np.isfinite(e)]
+        err.append(np.mean((e - e.mean()) ** 2))
+    return float(shifts[int(np.argmin(err))])
+
+
+def test_digitized_leads_keep_the_time_of_the_printed_samples():
+    # A free trace end is the window's last sample, one sample period short of its end;
+    # taking it for the end lagged every lead by half a sample.
+    image, gt = _sheet(dpi=300, layout="6x2", calibration_pulse="none")
+    result = digitize(image)
+    sig = dict(zip(result.lead_names, result.signals.T, strict=True))
+    lags = []
+    for seg in gt["leads"]:
+        i0 = int(round(seg["t_start_s"] * result.fs))
+        ref = np.asarray(seg["signal_mv"], float)
+        lags.append(_lag_samples(ref, sig[seg["lead"]][i0:i0 + ref.size]))
+    assert abs(float(np.median(lags))) < 0.3
 
 
 def test_digitize_options_are_used_and_checked(clean_sheet):

@@ -231,6 +231,64 @@ def _row_start(tr: TracedRow, row: Row, pulse: Pulse | None) -> int:
     return start + (int(finite[0]) if finite.size else 0)
 
 
+def _row_start_edge(ink: np.ndarray, mask: np.ndarray, tr: TracedRow, row: Row,
+                    pulse: Pulse | None, radius_px: float) -> float:
+    """Time origin of a row in px: where its first sample was drawn.
+
+    A free end is its ink's continuous edge plus one pen radius; an end after a
+    calibration pulse (or one whose edge cannot be measured) is the first traced
+    column plus the radius less half a pixel (the first inked column holds more
+    than half a pixel of cap).
+    """
+    start = _row_start(tr, row, pulse)
+    y = tr.y_px[start - tr.x0_px] if 0 <= start - tr.x0_px < tr.y_px.size else np.nan
+    if np.isfinite(y):
+        edge = _free_end_edge(ink, mask, start, float(y), radius_px, -1)
+        if edge is not None:
+            return edge + radius_px
+    return start + max(radius_px - 0.5, 0.0)
+
+
+def _row_end_edge(ink: np.ndarray, mask: np.ndarray, tr: TracedRow, row: Row,
+                  pulse: Pulse | None, radius_px: float) -> float:
+    """Column (px) of a row's last drawn sample; see :func:`_row_start_edge`."""
+    end = _row_end(tr, row, pulse)
+    y = tr.y_px[end - tr.x0_px] if 0 <= end - tr.x0_px < tr.y_px.size else np.nan
+    if np.isfinite(y):
+        edge = _free_end_edge(ink, mask, end, float(y), radius_px, +1)
+        if edge is not None:
+            return edge - radius_px
+    return end - max(radius_px - 0.5, 0.0)
+
+
+def _free_end_edge(ink: np.ndarray, mask: np.ndarray, x: int, y: float, radius_px: float,
+                   step: int) -> float | None:
+    """Continuous position (px) where the ink of a trace's free end stops.
+
+    `x` is the end column of the trace (its first with ``step = -1``, its last
+    with ``step = +1``) and `y` the trace's row there. A round pen cap covers the
+    pixel in its end column (spanning ``[x - 0.5, x + 0.5]``) and the one beyond
+    it by together ``x + 0.5 - e`` (first column) or ``e - x + 0.5`` (last
+    column), for an ink edge at ``e``; coverage is ink normalised by the
+    stroke's core just inside. None where the end is not free (more ink follows
+    within two columns, e.g. a pulse's lead-out) or no core is found.
+    """
+    h, w = ink.shape
+    lo = max(int(np.floor(y - radius_px - 1.0)), 0)
+    hi = min(int(np.ceil(y + radius_px + 1.0)) + 1, h)
+    beyond = x + 2 * step
+    if lo >= hi or not 0 <= beyond < w or mask[lo:hi, beyond].any():
+        return None
+    inner = [x - k * step for k in range(1, 4) if 0 <= x - k * step < w]
+    if not inner:
+        return None
+    core = float(ink[lo:hi, inner].max())
+    if core <= 0.2:
+        return None
+    cov = sum(min(float(ink[lo:hi, c].max()) / core, 1.0) for c in (x, x + step) if 0 <= c < w)
+    return x + 0.5 - cov if step < 0 else x - 0.5 + cov
+
+
 def _consensus_edge(values: np.ndarray, tol_px: float, first: bool) -> float:
     """The first (or last) column on which a third of the rows agree.
 
@@ -794,28 +852,29 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
 
     # Time origin and row width, shared by all rows (robust to a row that starts late).
     triples = list(zip(traced, rows, pulses, strict=True))
-    starts = np.array([_row_start(tr, r, p) for tr, r, p in triples], float)
-    ends = np.array([_row_end(tr, r, p) for tr, r, p in triples], float)
     radius = float(np.median([tr.pen_radius_px for tr in traced]))
-    cap = max(radius - 0.5, 0.0)
+    starts = np.array([_row_start_edge(sheet.ink, mask, tr, r, p, radius)
+                       for tr, r, p in triples], float)
+    ends = np.array([_row_end_edge(sheet.ink, mask, tr, r, p, radius)
+                     for tr, r, p in triples], float)
     tol = 2.0 + 2.0 * radius
     # A row whose pulse was found starts exactly after it; rows whose first (last) stretch
     # was lost start late (end early), and half the rows may be such.
     left = [s for s, p in zip(starts, pulses, strict=True) if p is not None and p.side == "left"]
     right = [e for e, p in zip(ends, pulses, strict=True) if p is not None and p.side == "right"]
-    t0 = (float(np.median(left)) if left else _consensus_edge(starts, tol, first=True)) + cap
-    x_end = (float(np.median(right)) if right else _consensus_edge(ends, tol, first=False)) - cap
+    t0 = float(np.median(left)) if left else _consensus_edge(starts, tol, first=True)
+    x_end = float(np.median(right)) if right else _consensus_edge(ends, tol, first=False)
     width = max(x_end - t0, 1.0)
     px_per_s = pxmm_x * det.speed_mm_s
     det.sheet_duration_s = _standard_duration(width / px_per_s)
     if det.sheet_duration_s != width / px_per_s:
         # A standard duration: the printed width is known, and each end also places the
-        # other. A trace's free ends both read a little inside the true ones (1-1.5 px on
-        # generated sheets, where the pen's caps reach past a round pen's), so the width
-        # is centred on two free ends. An end at a pulse has no such bias but is less
-        # sure: where the pulse's lead-out runs into the trace, the trace may start
-        # anywhere along it. It is averaged with the free end's estimate where the two
-        # agree, and replaced by it where they do not.
+        # other. Free ends are measured to a fraction of a pixel (their ink edge), but a
+        # pen's cap may reach a little less or more than the pen's radius past the end,
+        # so the width is centred on two free ends. An end at a pulse is less sure:
+        # where the pulse's lead-out runs into the trace, the trace may start anywhere
+        # along it. It is averaged with the free end's estimate where the two agree, and
+        # replaced by it where they do not.
         full = det.sheet_duration_s * px_per_s
         agree = 1.0 + radius
         # A free end is the last sample drawn, one sample period short of the window's end.
