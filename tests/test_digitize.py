@@ -27,7 +27,14 @@ from ecgdigitize.digitize.layout import NameHit, expected_breaks, match_layout
 from ecgdigitize.digitize.pipeline import _consensus_edge, _free_end_edge, _tall_stroke, digitize
 from ecgdigitize.digitize.separate import remove_grid_lines, scene_mask, separate
 from ecgdigitize.digitize.stroke import stroke_centre_morph
-from ecgdigitize.digitize.trace import Row, column_runs, find_rows, trace_row
+from ecgdigitize.digitize.trace import (
+    Row,
+    _crossings,
+    column_runs,
+    find_rows,
+    trace_row,
+    trace_rows,
+)
 from ecgdigitize.errors import ImageError, LayoutError, NotAnEcgError, OptionError
 from ecgdigitize.evaluate.metrics import snr_reference
 from ecgdigitize.layouts import get_layout
@@ -205,6 +212,64 @@ def _draw(shape: tuple[int, int], curves: list[np.ndarray], thickness: int = 3
         cv2.polylines(img, [fixed], False, 255, thickness, cv2.LINE_AA, 4)
     ink = img.astype(np.float32) / 255.0
     return ink > 0.5, ink
+
+
+def _spike(x: np.ndarray, base: float, centre: float, height: float, half_width: float
+           ) -> np.ndarray:
+    return base - height * np.clip(1.0 - np.abs(x - centre) / half_width, 0.0, None)
+
+
+def test_trace_row_stays_on_its_trace_where_another_stroke_crosses_it():
+    # Row A is flat at y=100; row B's wave from y=200 climbs to y=30: its flanks cross A.
+    x = np.arange(10.0, 590.0, 0.25)
+    mask, ink = _draw((260, 600), [np.stack([x, np.full_like(x, 100.0)], 1),
+                                   np.stack([x, _spike(x, 200.0, 300.0, 170.0, 40.0)], 1)])
+    tr = trace_row(mask, ink, Row(100.0, 40, 190, 20, 580))
+    assert np.all(np.isfinite(tr.y_px))
+    assert np.max(np.abs(tr.y_px - 100.0)) < 1.0
+    assert tr.ambiguous[300 - 20 - 16]           # where the rising flank crosses
+
+
+def test_crossings_are_straight_strokes_through_the_level_not_own_waves():
+    flat_t, flat_b = np.full(20, 98.0), np.full(20, 102.0)
+    # A straight stroke moving up 4 px per column passes through the level at 100.
+    t, b = flat_t.copy(), flat_b.copy()
+    t[8:14] = [98, 90, 86, 82, 78, 73]
+    b[8:14] = [127, 123, 119, 114, 110, 102]
+    assert np.flatnonzero(_crossings(t, b, 3.0)).tolist() == list(range(8, 14))
+    # A separator tick: a vertical bar through the level.
+    t, b = flat_t.copy(), flat_b.copy()
+    t[8:12], b[8:12] = 70, 130
+    assert np.flatnonzero(_crossings(t, b, 3.0)).tolist() == list(range(8, 12))
+    # A small QRS merged into one blob at low resolution: its top stays, its bottom moves.
+    t, b = flat_t.copy(), flat_b.copy()
+    t[8:13] = [85, 84, 84, 84, 85]
+    b[8:13] = [101, 104, 108, 111, 112]
+    assert not _crossings(t, b, 3.0).any()
+    # An R wave: the top rises and falls, the bottom stays on the level.
+    t, b = flat_t.copy(), flat_b.copy()
+    t[8:13] = [80, 60, 50, 62, 85]
+    b[8:13] = [102, 102, 103, 102, 102]
+    assert not _crossings(t, b, 3.0).any()
+
+
+def test_trace_rows_lets_a_tall_wave_reach_past_its_neighbour():
+    # Row A (y=100) has a spike 150 px tall that reaches 70 px beyond row B's baseline
+    # (y=180); the first pass stops it 1 mm short of B, the second follows it up.
+    pxmm = 10.0
+    x = np.arange(10.0, 790.0, 0.25)
+    a = _spike(x, 100.0, 400.0, -150.0, 8.0)          # a downward spike (y grows down)
+    b = np.full_like(x, 180.0)
+    mask, ink = _draw((330, 800), [np.stack([x, a], 1), np.stack([x, b], 1)])
+    rows = find_rows(mask, pxmm)
+    assert [round(r.baseline_px) for r in rows] == [100, 180]
+    traced = trace_rows(mask, ink, rows, pxmm)
+    ya, yb = traced[0].y_px, traced[1].y_px
+    assert np.nanmax(ya) > 245.0                      # the spike's apex at y=250
+    assert np.max(np.abs(yb[5:-5] - 180.0)) < 1.0     # B undisturbed by A's stroke
+    cols = traced[0].x_px
+    truth = np.interp(cols, x, a)
+    assert np.nanmean(np.abs(ya - truth)) < 1.0
 
 
 def test_free_end_edge_is_sub_pixel():

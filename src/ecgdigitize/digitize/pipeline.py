@@ -54,7 +54,7 @@ from .redundancy import FILL_MODES, apply_redundancy
 from .result import Detected, LeadTrace, Result
 from .separate import ink_mask, remove_grid_lines, separate, without_scene
 from .settings_text import PrintedSettings, read_printed_settings
-from .trace import Row, TracedRow, column_runs, find_rows, trace_components, trace_row
+from .trace import Row, TracedRow, column_runs, find_rows, trace_components, trace_rows
 
 __all__ = ["digitize", "WORKING_MAX_SIDE_PX", "SEGMENTERS"]
 
@@ -764,7 +764,7 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
         for r in rows:
             r.x0_px = min(r.x0_px, x0_common)
             r.x1_px = max(r.x1_px, x1_common)
-    traced = [trace_row(mask, sheet.ink, r) for r in rows]
+    traced = trace_rows(mask, sheet.ink, rows, pxmm_y if np.isfinite(pxmm_y) else est)
     # A straight line (left-over grid, a frame, a ruled line) is not a row of ECG.
     keep = [_is_ecg_row(tr, est, pxmm_y if np.isfinite(pxmm_y) else est) for tr in traced]
     # Traces are printed on the grid: a "row" beyond the grid's extent is the dark edge of the

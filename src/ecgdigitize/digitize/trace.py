@@ -17,16 +17,27 @@ Centre line
     pixels just outside it, gives the stroke centre through
     :func:`ecgdigitize.digitize.stroke.stroke_centre`, which keeps the full
     height of narrow peaks.
+
+Crossings
+    Where another row's stroke passes straight through the trace, the column's
+    run is the stroke's whole height; such stretches are recognised by their
+    shape (:func:`_crossings`), bridged from the trace on either side and
+    marked ambiguous. A row's band stops 1 mm short of its neighbours'
+    baselines; rows whose first path reached an edge of it (a QRS complex at
+    20 mm/mV, rows printed close together) are traced a second time in a wider
+    band, where the ink the other rows' first paths ran through costs extra
+    (:func:`trace_rows`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 from scipy.signal import find_peaks
 
+from ..runs import true_runs
 from .stroke import stroke_centre, stroke_centre_morph
 
 #: Pen radius (px) from which the centre line is reconstructed by grey opening/closing
@@ -34,7 +45,8 @@ from .stroke import stroke_centre, stroke_centre_morph
 #: :func:`~.stroke.stroke_centre`, which is more accurate for them.
 THICK_PEN_RADIUS_PX = 1.2
 
-__all__ = ["Row", "TracedRow", "trace_components", "find_rows", "column_runs", "trace_row"]
+__all__ = ["Row", "TracedRow", "trace_components", "find_rows", "column_runs", "trace_row",
+           "trace_rows"]
 
 
 @dataclass
@@ -80,15 +92,20 @@ class TracedRow:
     y_px : ndarray
         Centre row (sub-pixel) of the trace in each column, NaN where unread.
     ambiguous : ndarray of bool
-        Columns where another run of ink competed closely with the chosen one.
+        Columns where another run of ink competed closely with the chosen one,
+        or another trace crossed this one.
     pen_radius_px : float
         Estimated pen radius in px.
+    claims : ndarray, shape (N, 3), int
+        The runs the path ran through, except where another trace crossed it:
+        column, top and bottom row, px.
     """
 
     x0_px: int
     y_px: np.ndarray
     ambiguous: np.ndarray
     pen_radius_px: float
+    claims: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int64))
 
     @property
     def x_px(self) -> np.ndarray:
@@ -299,7 +316,10 @@ def _subpixel_edges(ink: np.ndarray, cols: np.ndarray, tops: np.ndarray, bottoms
 def trace_row(mask: np.ndarray, ink: np.ndarray, row: Row, x0: int | None = None,
               x1: int | None = None, baseline_weight: float = 0.005,
               neighbour_weight: float = 0.1,
-              max_gap_fill_px: int = 4, skip_cost: float = 6.0) -> TracedRow:
+              max_gap_fill_px: int = 4, skip_cost: float = 6.0,
+              band_px: tuple[int, int] | None = None,
+              claimed: np.ndarray | None = None, claim_cost: float = 12.0,
+              own_claim: int = -1) -> TracedRow:
     """Follow the trace of one row, column by column.
 
     Parameters
@@ -316,8 +336,9 @@ def trace_row(mask: np.ndarray, ink: np.ndarray, row: Row, x0: int | None = None
         Cost per px of distance from the baseline (relative to 1 per px of
         gap between consecutive runs); breaks ties towards the own row.
     neighbour_weight : float
-        Cost per px by which a run is nearer to a neighbouring baseline than
-        to this row's.
+        Cost per px by which a run is nearer to an edge of the band (the
+        neighbouring baselines) than to this row's baseline. Not used with
+        `claimed`.
     max_gap_fill_px : int
         Gaps of at most this many columns between read columns are filled by
         linear interpolation (grid-line removal and separator ticks leave
@@ -325,6 +346,18 @@ def trace_row(mask: np.ndarray, ink: np.ndarray, row: Row, x0: int | None = None
     skip_cost : float
         Cost of leaving a column that has ink unread (in px of gap): the
         trace may skip columns where only other rows' ink is present.
+    band_px : (int, int), optional
+        First and last image row searched (default: the row's band).
+    claimed : ndarray, shape (H, W), int, optional
+        Owner of each pixel of trace (index of the row whose first-pass path
+        ran through it, -1 for none). A run that holds more of other rows'
+        pixels than of `own_claim`'s costs `claim_cost`: it is their trace.
+        This replaces the band-edge penalty, so that a tall wave may reach
+        past the neighbouring baselines.
+    claim_cost : float
+        Cost of a run claimed by another row.
+    own_claim : int
+        Index of this row in `claimed`.
 
     Returns
     -------
@@ -332,7 +365,8 @@ def trace_row(mask: np.ndarray, ink: np.ndarray, row: Row, x0: int | None = None
     """
     x0 = row.x0_px if x0 is None else x0
     x1 = row.x1_px if x1 is None else x1
-    y0, y1 = row.top_px, row.bottom_px + 1
+    y0, y_last = (row.top_px, row.bottom_px) if band_px is None else band_px
+    y1 = y_last + 1
     band = mask[y0:y1, x0:x1 + 1]
     n = band.shape[1]
     cols, tops, bottoms = column_runs(band)
@@ -345,18 +379,78 @@ def trace_row(mask: np.ndarray, ink: np.ndarray, row: Row, x0: int | None = None
     if cols.size == 0:
         return TracedRow(x0, y_out, amb, 0.5)
     base = row.baseline_px - y0
-    starts = np.searchsorted(cols, np.arange(n + 1))
     # Distance from the baseline to the nearest pixel of each run: a QRS spike rising from
-    # the baseline costs nothing more than the flat trace beside it. A run nearer to a
-    # neighbouring row's baseline (the band's edges lie next to them) than to this one's
-    # is probably the neighbour's trace and costs more.
+    # the baseline costs nothing more than the flat trace beside it.
     d_own = np.maximum(np.maximum(tops - base, base - bottoms), 0.0)
-    centre = (tops + bottoms) / 2.0
-    d_nb = np.minimum(centre, (y1 - y0 - 1) - centre)
-    node = baseline_weight * d_own + neighbour_weight * np.maximum(d_own - d_nb, 0.0)
-    # Viterbi over the runs of each column. Besides its runs, every column has a "skip"
-    # state that keeps the position of its best predecessor at a cost of `skip_cost`: where
-    # this row's trace has a gap, skipping is cheaper than a detour along a neighbour's.
+    node = baseline_weight * d_own
+    heights = bottoms - tops + 1
+    # Of two runs that join equally well, the shorter is preferred (a tiny cost per px of
+    # height): where another row's wave crosses this trace, the path stays on the flat
+    # trace rather than climbing the crossing stroke.
+    node = node + 0.002 * heights
+    if claimed is None:
+        # A run nearer to a neighbouring row's baseline (the band's edges lie next to them)
+        # than to this one's is probably the neighbour's trace and costs more.
+        centre = (tops + bottoms) / 2.0
+        d_nb = np.minimum(centre, (y1 - y0 - 1) - centre)
+        node = node + neighbour_weight * np.maximum(d_own - d_nb, 0.0)
+    else:
+        # Ink another row's first pass ran through is that row's trace.
+        owner = claimed[y0:y1, x0:x1 + 1]
+        other = np.vstack([np.zeros((1, n), np.int32),
+                           np.cumsum((owner >= 0) & (owner != own_claim), axis=0)])
+        own = np.vstack([np.zeros((1, n), np.int32), np.cumsum(owner == own_claim, axis=0)])
+        n_other = other[bottoms + 1, cols] - other[tops, cols]
+        n_own = own[bottoms + 1, cols] - own[tops, cols]
+        node = node + claim_cost * (n_other > n_own)
+    chosen = _best_path(cols, n, tops, bottoms, node, skip_cost)
+    c_cols = cols[chosen]
+    # Ambiguity: another run in the same column within a few pen widths of the chosen one
+    # (a crossing neighbour, a letter); runs are sorted by column then row.
+    near = max(4.0 * float(np.percentile(bottoms[chosen] - tops[chosen] + 1, 25)), 6.0)
+    nxt = np.minimum(chosen + 1, cols.size - 1)
+    prv = np.maximum(chosen - 1, 0)
+    below = (nxt != chosen) & (cols[nxt] == c_cols) & (tops[nxt] - bottoms[chosen] < near)
+    above = (prv != chosen) & (cols[prv] == c_cols) & (tops[chosen] - bottoms[prv] < near)
+    amb[c_cols] = below | above
+    band_ink = ink[y0:y1, x0:x1 + 1]
+    core = np.maximum(_run_max(band_ink, c_cols, tops[chosen], bottoms[chosen]), 0.2)
+    te, be = _subpixel_edges(band_ink, c_cols, tops[chosen], bottoms[chosen], core)
+    top_edge = np.full(n, np.nan)
+    bottom_edge = np.full(n, np.nan)
+    top_edge[c_cols] = te
+    bottom_edge[c_cols] = be
+    extent = (be - te) / 2.0
+    # A pen inks at least its diameter in every column, more where the trace slopes: the
+    # thinnest columns give the radius. (A higher percentile overestimates it badly on noisy
+    # or high-gain traces, and the opening then shaves QRS spikes into combs.)
+    r = float(np.percentile(extent, 2)) if extent.size else 0.5
+    crossed = _crossings(top_edge, bottom_edge, max(2.0 * r, 1.0))
+    top_edge[crossed] = np.nan
+    bottom_edge[crossed] = np.nan
+    if r >= THICK_PEN_RADIUS_PX:
+        y_out = stroke_centre_morph(top_edge, bottom_edge, r) + y0
+    else:
+        y_out = stroke_centre(top_edge + 0.5, bottom_edge - 0.5, max(r - 0.5, 0.5)) + y0
+    y_out = _bridge(y_out, crossed)
+    amb |= crossed
+    y_out = _fill_short_gaps(y_out, max_gap_fill_px)
+    keep_claim = ~crossed[c_cols]
+    claims = np.stack([c_cols[keep_claim] + x0, tops[chosen][keep_claim] + y0,
+                       bottoms[chosen][keep_claim] + y0], axis=1)
+    return TracedRow(x0, y_out, amb, r, claims)
+
+
+def _best_path(cols: np.ndarray, n: int, tops: np.ndarray, bottoms: np.ndarray,
+               node: np.ndarray, skip_cost: float) -> np.ndarray:
+    """Viterbi over the runs of each column: indices of the runs of the cheapest path.
+
+    Consecutive runs cost the gap between them (px; 0 where they touch) plus the
+    node cost of each run. Besides its runs, every column has a "skip" state that
+    keeps the position of its best predecessor at a cost of `skip_cost`: where
+    this row's trace has a gap, skipping is cheaper than a detour along another's.
+    """
+    starts = np.searchsorted(cols, np.arange(n + 1))
     n_runs = cols.size
     n_cols_inked = int(np.count_nonzero(np.diff(starts)))
     # State ids: run i is state i; the skip state of the k-th inked column is n_runs + k.
@@ -398,34 +492,156 @@ def trace_row(mask: np.ndarray, ink: np.ndarray, row: Row, x0: int | None = None
         if node_id < n_runs:
             chosen.append(node_id)
         node_id = int(state_back[node_id])
-    chosen = np.array(chosen[::-1])
-    c_cols = cols[chosen]
-    # Ambiguity: another run in the same column within a few pen widths of the chosen one
-    # (a crossing neighbour, a letter); runs are sorted by column then row.
-    near = max(4.0 * float(np.percentile(bottoms[chosen] - tops[chosen] + 1, 25)), 6.0)
-    nxt = np.minimum(chosen + 1, cols.size - 1)
-    prv = np.maximum(chosen - 1, 0)
-    below = (nxt != chosen) & (cols[nxt] == c_cols) & (tops[nxt] - bottoms[chosen] < near)
-    above = (prv != chosen) & (cols[prv] == c_cols) & (tops[chosen] - bottoms[prv] < near)
-    amb[c_cols] = below | above
-    band_ink = ink[y0:y1, x0:x1 + 1]
-    core = np.maximum(_run_max(band_ink, c_cols, tops[chosen], bottoms[chosen]), 0.2)
-    te, be = _subpixel_edges(band_ink, c_cols, tops[chosen], bottoms[chosen], core)
-    top_edge = np.full(n, np.nan)
-    bottom_edge = np.full(n, np.nan)
-    top_edge[c_cols] = te
-    bottom_edge[c_cols] = be
-    extent = (be - te) / 2.0
-    # A pen inks at least its diameter in every column, more where the trace slopes: the
-    # thinnest columns give the radius. (A higher percentile overestimates it badly on noisy
-    # or high-gain traces, and the opening then shaves QRS spikes into combs.)
-    r = float(np.percentile(extent, 2)) if extent.size else 0.5
-    if r >= THICK_PEN_RADIUS_PX:
-        y_out = stroke_centre_morph(top_edge, bottom_edge, r) + y0
-    else:
-        y_out = stroke_centre(top_edge + 0.5, bottom_edge - 0.5, max(r - 0.5, 0.5)) + y0
-    y_out = _fill_short_gaps(y_out, max_gap_fill_px)
-    return TracedRow(x0, y_out, amb, r)
+    return np.array(chosen[::-1], np.int64)
+
+
+def _crossings(top: np.ndarray, bottom: np.ndarray, margin_px: float) -> np.ndarray:
+    """Columns where another trace's stroke crosses the path (bool per column).
+
+    A stretch of tall runs is a crossing where the path leaves it at the level
+    it entered, every run holds that level, the runs reach past it on both
+    sides, and either its first and last runs each do (a vertical bar: a
+    separator tick) or their top and bottom edges both travel one way, by more
+    than a pen width (a straight stroke passing through). The trace's own waves leave
+    the level and come back: an R wave's top rises and falls, a small QRS merged
+    into one blob at low resolution keeps its top while its bottom moves, and an
+    RS complex's downstroke runs between two different levels. Only stretches
+    with a read, pen-thin column on each side are judged.
+    """
+    n = top.size
+    out = np.zeros(n, bool)
+    h = bottom - top
+    ok = np.isfinite(h)
+    if np.count_nonzero(ok) < 3:
+        return out
+    thin = float(np.percentile(h[ok], 25))
+    tall = ok & (h > thin + 2.0 * margin_px)
+    centre = 0.5 * (top + bottom)
+    half = 0.5 * thin + 1.0
+    for a, b in true_runs(tall):
+        if a == 0 or b >= n or not ok[a - 1] or not ok[b] or tall[a - 1] or tall[b]:
+            continue
+        if abs(centre[a - 1] - centre[b]) > 2.0 * margin_px:
+            continue
+        level = 0.5 * (centre[a - 1] + centre[b])
+        holds = np.all(top[a:b] <= level + half) and np.all(bottom[a:b] >= level - half)
+        both = (top[a:b].min() < level - half - margin_px
+                and bottom[a:b].max() > level + half + margin_px)
+        # A vertical bar (a separator tick, a grid line left in the mask): its first and
+        # last runs both reach past the level on both sides.
+        bar = all(top[c] < level - half - margin_px and bottom[c] > level + half + margin_px
+                  for c in (a, b - 1))
+        if bar:
+            one_way = True
+        elif b - a > 1:
+            # A straight stroke: both edges travel the same way, steadily and far.
+            dt, db = np.diff(top[a:b]), np.diff(bottom[a:b])
+            travel_t, travel_b = top[b - 1] - top[a], bottom[b - 1] - bottom[a]
+            down = np.all(dt >= -thin) and np.all(db >= -thin) and min(travel_t, travel_b) > thin
+            up = np.all(dt <= thin) and np.all(db <= thin) and max(travel_t, travel_b) < -thin
+            one_way = bool(down or up)
+        else:
+            one_way = True
+        if holds and both and one_way:
+            out[a:b] = True
+    return out
+
+
+def _bridge(y: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """`y` with the columns `cols` (bool) linearly interpolated from their neighbours."""
+    if not cols.any():
+        return y
+    out = y.copy()
+    good = np.flatnonzero(np.isfinite(y) & ~cols)
+    if good.size < 2:
+        return out
+    idx = np.flatnonzero(cols)
+    out[idx] = np.interp(idx, good, y[good])
+    return out
+
+
+def _paint_runs(image: np.ndarray, runs: np.ndarray, value: int) -> None:
+    """Set the pixels of vertical runs ``(column, top, bottom)`` of `image` to `value`."""
+    if runs.size == 0:
+        return
+    length = runs[:, 2] - runs[:, 1] + 1
+    cols = np.repeat(runs[:, 0], length)
+    rows = np.repeat(runs[:, 1] - np.cumsum(np.r_[0, length[:-1]]), length) + np.arange(
+        int(length.sum()))
+    image[rows, cols] = value
+
+
+def trace_rows(mask: np.ndarray, ink: np.ndarray, rows: list[Row], px_per_mm_y: float,
+               reach_mm: float = 30.0) -> list[TracedRow]:
+    """Follow every row, letting tall waves reach past their neighbours.
+
+    A first pass follows each row within its band (to 1 mm short of the
+    neighbouring baselines). Rows whose path touched an edge of the band may
+    have been cut off where a tall wave (a QRS complex at 20 mm/mV, rows printed
+    close together) crosses a neighbour; they are traced again within
+    `reach_mm` of their baseline, where the ink the other rows' first passes ran
+    through counts as theirs (except where a trace crossed them).
+
+    Parameters
+    ----------
+    mask, ink : ndarray, shape (H, W)
+        Pen-ink mask and coverage of the upright sheet.
+    rows : list of Row
+        Rows, top to bottom.
+    px_per_mm_y : float
+        Vertical scale in px/mm.
+    reach_mm : float
+        How far from its baseline a row is searched in the second pass, mm.
+
+    Returns
+    -------
+    list of TracedRow
+    """
+    first = [trace_row(mask, ink, r) for r in rows]
+    if len(rows) < 2:
+        return first
+    h = mask.shape[0]
+    claimed = np.full(mask.shape, -1, np.int16)
+    for k, tr in enumerate(first):
+        _paint_runs(claimed, tr.claims, k)
+    out = []
+    reach = int(round(reach_mm * px_per_mm_y))
+    for k, (r, tr) in enumerate(zip(rows, first, strict=True)):
+        y = tr.y_px[np.isfinite(tr.y_px)]
+        edge = 2.0 + tr.pen_radius_px
+        touched = y.size and (y.min() - r.top_px <= edge or r.bottom_px - y.max() <= edge)
+        if not touched:
+            out.append(tr)
+            continue
+        band = (max(int(r.baseline_px) - reach, 0), min(int(r.baseline_px) + reach, h - 1))
+        second = trace_row(mask, ink, r, band_px=band, claimed=claimed, own_claim=k)
+        out.append(_checked_excursions(tr, second, r, claimed, k))
+    return out
+
+
+def _checked_excursions(first: TracedRow, second: TracedRow, row: Row, claimed: np.ndarray,
+                        own: int) -> TracedRow:
+    """The second pass of a row, where its excursions beyond the first band hold up.
+
+    An excursion (a stretch of columns where the second pass's centre line lies
+    outside the row's band) whose centre line runs over ink another row's first
+    pass claimed has followed that row's stroke: there the first pass's values
+    are kept.
+    """
+    y = second.y_px.copy()
+    x = second.x_px
+    outside = np.isfinite(y) & ((y < row.top_px) | (y > row.bottom_px))
+    if not outside.any():
+        return second
+    h = claimed.shape[0]
+    reach = int(np.ceil(second.pen_radius_px))
+    for a, b in true_runs(outside):
+        yc = np.clip(np.round(y[a:b]).astype(int), 0, h - 1)
+        owners = np.stack([claimed[np.clip(yc + d, 0, h - 1), x[a:b]]
+                           for d in range(-reach, reach + 1)])
+        if np.any((owners >= 0) & (owners != own)):
+            y[a:b] = first.y_px[a:b]
+    return TracedRow(second.x0_px, y, second.ambiguous, second.pen_radius_px, second.claims)
 
 
 def _run_max(band_ink: np.ndarray, cols: np.ndarray, tops: np.ndarray, bottoms: np.ndarray
