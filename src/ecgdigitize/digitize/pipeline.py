@@ -54,7 +54,15 @@ from .redundancy import FILL_MODES, apply_redundancy
 from .result import Detected, LeadTrace, Result
 from .separate import ink_mask, remove_grid_lines, separate, without_scene
 from .settings_text import PrintedSettings, read_printed_settings
-from .trace import Row, TracedRow, column_runs, find_rows, trace_components, trace_rows
+from .trace import (
+    Row,
+    TracedRow,
+    column_runs,
+    find_rows,
+    trace_components,
+    trace_row,
+    trace_rows,
+)
 
 __all__ = ["digitize", "WORKING_MAX_SIDE_PX", "SEGMENTERS"]
 
@@ -764,7 +772,7 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
         for r in rows:
             r.x0_px = min(r.x0_px, x0_common)
             r.x1_px = max(r.x1_px, x1_common)
-    traced = trace_rows(mask, sheet.ink, rows, pxmm_y if np.isfinite(pxmm_y) else est)
+    traced = [trace_row(mask, sheet.ink, r) for r in rows]
     # A straight line (left-over grid, a frame, a ruled line) is not a row of ECG.
     keep = [_is_ecg_row(tr, est, pxmm_y if np.isfinite(pxmm_y) else est) for tr in traced]
     # Traces are printed on the grid: a "row" beyond the grid's extent is the dark edge of the
@@ -777,6 +785,12 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
                            for k, r in zip(keep, rows, strict=True)]
             if any(kept_inside):
                 keep = kept_inside
+    # The signals come from a second pass that lets tall waves reach past the neighbouring
+    # rows; baselines, pulses and the ends of the rows are read on the first, whose bands
+    # keep a pulse or a stray line of one row out of another's.
+    signal_traces = trace_rows(mask, sheet.ink, rows, pxmm_y if np.isfinite(pxmm_y) else est,
+                               first=traced, retrace=keep)
+    signal_traces = [t for t, k in zip(signal_traces, keep, strict=True) if k]
     rows = [r for r, k in zip(rows, keep, strict=True) if k]
     traced = [t for t, k in zip(traced, keep, strict=True) if k]
     if not rows:
@@ -916,7 +930,7 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
     timings["layout"] = time.perf_counter() - t_lay
     t_asm = time.perf_counter()
 
-    signals, quality, segments = _assemble(lay, rows, traced, bases, t0, width, pxmm_y,
+    signals, quality, segments = _assemble(lay, rows, signal_traces, bases, t0, width, pxmm_y,
                                            px_per_s, det, fs, names)
     for name, q in quality.items():
         if q == 0.0 and name in lay.leads:

@@ -572,7 +572,8 @@ def _paint_runs(image: np.ndarray, runs: np.ndarray, value: int) -> None:
 
 
 def trace_rows(mask: np.ndarray, ink: np.ndarray, rows: list[Row], px_per_mm_y: float,
-               reach_mm: float = 30.0) -> list[TracedRow]:
+               reach_mm: float = 30.0, first: list[TracedRow] | None = None,
+               retrace: list[bool] | None = None) -> list[TracedRow]:
     """Follow every row, letting tall waves reach past their neighbours.
 
     A first pass follows each row within its band (to 1 mm short of the
@@ -592,14 +593,22 @@ def trace_rows(mask: np.ndarray, ink: np.ndarray, rows: list[Row], px_per_mm_y: 
         Vertical scale in px/mm.
     reach_mm : float
         How far from its baseline a row is searched in the second pass, mm.
+    first : list of TracedRow, optional
+        The first passes of `rows`, if already traced.
+    retrace : list of bool, optional
+        Rows that may be traced again (default: all); the others keep their
+        first pass but still claim their ink.
 
     Returns
     -------
     list of TracedRow
     """
-    first = [trace_row(mask, ink, r) for r in rows]
+    if first is None:
+        first = [trace_row(mask, ink, r) for r in rows]
     if len(rows) < 2:
-        return first
+        return list(first)
+    if retrace is None:
+        retrace = [True] * len(rows)
     h = mask.shape[0]
     claimed = np.full(mask.shape, -1, np.int16)
     for k, tr in enumerate(first):
@@ -610,7 +619,7 @@ def trace_rows(mask: np.ndarray, ink: np.ndarray, rows: list[Row], px_per_mm_y: 
         y = tr.y_px[np.isfinite(tr.y_px)]
         edge = 2.0 + tr.pen_radius_px
         touched = y.size and (y.min() - r.top_px <= edge or r.bottom_px - y.max() <= edge)
-        if not touched:
+        if not (touched and retrace[k]):
             out.append(tr)
             continue
         band = (max(int(r.baseline_px) - reach, 0), min(int(r.baseline_px) + reach, h - 1))
