@@ -239,34 +239,23 @@ def _row_start(tr: TracedRow, row: Row, pulse: Pulse | None) -> int:
     return start + (int(finite[0]) if finite.size else 0)
 
 
-def _row_start_edge(ink: np.ndarray, mask: np.ndarray, tr: TracedRow, row: Row,
-                    pulse: Pulse | None, radius_px: float) -> float:
-    """Time origin of a row in px: where its first sample was drawn.
+def _row_edge(ink: np.ndarray, mask: np.ndarray, tr: TracedRow, row: Row, pulse: Pulse | None,
+              radius_px: float, first: bool) -> float:
+    """Column (px) where a row's first (or last) sample was drawn.
 
-    A free end is its ink's continuous edge plus one pen radius; an end after a
-    calibration pulse (or one whose edge cannot be measured) is the first traced
-    column plus the radius less half a pixel (the first inked column holds more
-    than half a pixel of cap).
+    A free end is its ink's continuous edge moved one pen radius inwards; an end
+    at a calibration pulse (or one whose edge cannot be measured) is the first
+    (last) traced column moved inwards by the radius less half a pixel (the end
+    column holds more than half a pixel of cap).
     """
-    start = _row_start(tr, row, pulse)
-    y = tr.y_px[start - tr.x0_px] if 0 <= start - tr.x0_px < tr.y_px.size else np.nan
+    x = _row_start(tr, row, pulse) if first else _row_end(tr, row, pulse)
+    step, inwards = (-1, 1.0) if first else (1, -1.0)
+    y = tr.y_px[x - tr.x0_px] if 0 <= x - tr.x0_px < tr.y_px.size else np.nan
     if np.isfinite(y):
-        edge = _free_end_edge(ink, mask, start, float(y), radius_px, -1)
+        edge = _free_end_edge(ink, mask, x, float(y), radius_px, step)
         if edge is not None:
-            return edge + radius_px
-    return start + max(radius_px - 0.5, 0.0)
-
-
-def _row_end_edge(ink: np.ndarray, mask: np.ndarray, tr: TracedRow, row: Row,
-                  pulse: Pulse | None, radius_px: float) -> float:
-    """Column (px) of a row's last drawn sample; see :func:`_row_start_edge`."""
-    end = _row_end(tr, row, pulse)
-    y = tr.y_px[end - tr.x0_px] if 0 <= end - tr.x0_px < tr.y_px.size else np.nan
-    if np.isfinite(y):
-        edge = _free_end_edge(ink, mask, end, float(y), radius_px, +1)
-        if edge is not None:
-            return edge - radius_px
-    return end - max(radius_px - 0.5, 0.0)
+            return edge + inwards * radius_px
+    return x + inwards * max(radius_px - 0.5, 0.0)
 
 
 def _free_end_edge(ink: np.ndarray, mask: np.ndarray, x: int, y: float, radius_px: float,
@@ -867,9 +856,9 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
     # Time origin and row width, shared by all rows (robust to a row that starts late).
     triples = list(zip(traced, rows, pulses, strict=True))
     radius = float(np.median([tr.pen_radius_px for tr in traced]))
-    starts = np.array([_row_start_edge(sheet.ink, mask, tr, r, p, radius)
+    starts = np.array([_row_edge(sheet.ink, mask, tr, r, p, radius, first=True)
                        for tr, r, p in triples], float)
-    ends = np.array([_row_end_edge(sheet.ink, mask, tr, r, p, radius)
+    ends = np.array([_row_edge(sheet.ink, mask, tr, r, p, radius, first=False)
                      for tr, r, p in triples], float)
     tol = 2.0 + 2.0 * radius
     # A row whose pulse was found starts exactly after it; rows whose first (last) stretch
