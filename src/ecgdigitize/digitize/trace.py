@@ -502,11 +502,11 @@ def _crossings(top: np.ndarray, bottom: np.ndarray, margin_px: float) -> np.ndar
     it entered, every run holds that level, the runs reach past it on both
     sides, and either its first and last runs each do (a vertical bar: a
     separator tick) or their top and bottom edges both travel one way, by more
-    than a pen width (a straight stroke passing through). The trace's own waves leave
-    the level and come back: an R wave's top rises and falls, a small QRS merged
-    into one blob at low resolution keeps its top while its bottom moves, and an
-    RS complex's downstroke runs between two different levels. Only stretches
-    with a read, pen-thin column on each side are judged.
+    than a pen width (a straight stroke passing through). The trace's own waves
+    leave the level and come back: an R wave's top rises and falls, a small QRS
+    merged into one blob at low resolution keeps its top while its bottom
+    moves, and an RS complex's downstroke runs between two different levels.
+    Only stretches with a read, pen-thin column on each side are judged.
     """
     n = top.size
     out = np.zeros(n, bool)
@@ -609,23 +609,29 @@ def trace_rows(mask: np.ndarray, ink: np.ndarray, rows: list[Row], px_per_mm_y: 
         return list(first)
     if retrace is None:
         retrace = [True] * len(rows)
+    out = list(first)
+    todo = [k for k, (r, tr) in enumerate(zip(rows, first, strict=True))
+            if retrace[k] and _touches_band(tr, r)]
+    if not todo:
+        return out
     h = mask.shape[0]
     claimed = np.full(mask.shape, -1, np.int16)
     for k, tr in enumerate(first):
         _paint_runs(claimed, tr.claims, k)
-    out = []
     reach = int(round(reach_mm * px_per_mm_y))
-    for k, (r, tr) in enumerate(zip(rows, first, strict=True)):
-        y = tr.y_px[np.isfinite(tr.y_px)]
-        edge = 2.0 + tr.pen_radius_px
-        touched = y.size and (y.min() - r.top_px <= edge or r.bottom_px - y.max() <= edge)
-        if not (touched and retrace[k]):
-            out.append(tr)
-            continue
+    for k in todo:
+        r = rows[k]
         band = (max(int(r.baseline_px) - reach, 0), min(int(r.baseline_px) + reach, h - 1))
         second = trace_row(mask, ink, r, band_px=band, claimed=claimed, own_claim=k)
-        out.append(_checked_excursions(tr, second, r, claimed, k))
+        out[k] = _checked_excursions(first[k], second, r, claimed, k)
     return out
+
+
+def _touches_band(tr: TracedRow, row: Row) -> bool:
+    """True if a row's centre line comes within a pen radius and 2 px of its band's edge."""
+    y = tr.y_px[np.isfinite(tr.y_px)]
+    edge = 2.0 + tr.pen_radius_px
+    return bool(y.size) and (y.min() - row.top_px <= edge or row.bottom_px - y.max() <= edge)
 
 
 def _checked_excursions(first: TracedRow, second: TracedRow, row: Row, claimed: np.ndarray,
