@@ -82,6 +82,20 @@ def test_skew_and_grid_scale_are_precise(clean_sheet):
         assert abs(pitch.px_per_mm / gt["px_per_mm"] - 1) < 0.005
 
 
+def test_grid_evidence_of_a_faint_coloured_grid_leaves_out_the_traces():
+    # Thick traces on thermal paper with a pink grid at 200 dpi: the traces mark more
+    # pixels than the grid's faint lines, yet only the grid may set the pitch (with the
+    # traces in, the period search locked onto the rows, 22 px/mm instead of 7.9).
+    image, gt = _sheet(grid_colour="pink", dpi=200, layout="12x1", paper_colour="thermal",
+                       line_width_mm=0.42)
+    sep = separate(image)
+    assert not sep.grid_is_ink
+    assert not np.any(sep.grid[sep.trace])
+    px, py = grid_scale(sep.grid)
+    for pitch in (px, py):
+        assert abs(pitch.px_per_mm / gt["px_per_mm"] - 1) < 0.005
+
+
 def test_profile_pitch_of_major_lines_only():
     pxmm = 7.3
     x = np.arange(2000)
