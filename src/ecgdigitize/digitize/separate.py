@@ -169,7 +169,11 @@ def _line_positions(count: np.ndarray, pitch_px: float, min_frac: float) -> np.n
     `count` is the number of thin ink runs centred at each index. The phase of
     a comb with the grid pitch is fitted to it; an index is a line position
     if it is within about 0.25 mm of a comb tooth and its count reaches
-    `min_frac` of the high counts.
+    `min_frac` of the high counts. Where the teeth of one phase in five (the
+    5 mm lines) count far more than the other four in general, the grid has
+    no 1 mm lines and only those teeth are lines: the few 1 mm teeth that
+    still count high hold something else (the calibration pulses of a column
+    of rows, stacked at the same x).
     """
     n = count.size
     idx = np.arange(n)
@@ -179,7 +183,18 @@ def _line_positions(count: np.ndarray, pitch_px: float, min_frac: float) -> np.n
     dist = np.abs(((idx - best + pitch_px / 2) % pitch_px) - pitch_px / 2)
     near = dist <= 1.0 + 0.05 * pitch_px
     high = float(np.percentile(count[near], 90)) if near.any() else 0.0
-    return near & (count >= min_frac * max(high, 1.0))
+    lines = near & (count >= min_frac * max(high, 1.0))
+    tooth = np.round((idx - best) / pitch_px).astype(np.int64)
+    n_teeth = int(tooth.max()) + 1
+    if n_teeth >= 10:
+        per_tooth = np.zeros(n_teeth)
+        np.maximum.at(per_tooth, tooth[near & (tooth >= 0)], count[near & (tooth >= 0)])
+        phase_median = np.array([np.median(per_tooth[p::5]) for p in range(5)])
+        major = int(np.argmax(phase_median))
+        others = np.delete(phase_median, major)
+        if np.median(others) < min_frac * phase_median[major]:
+            lines &= (tooth % 5) == major
+    return lines
 
 
 def _thin_run_mask(mask: np.ndarray, max_thick: int, pitch_px: float, min_frac: float
