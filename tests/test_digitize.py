@@ -23,8 +23,14 @@ from ecgdigitize.digitize.gridscale import (
     profile_pitch,
     reconcile,
 )
-from ecgdigitize.digitize.layout import NameHit, expected_breaks, match_layout
-from ecgdigitize.digitize.pipeline import _consensus_edge, _free_end_edge, _tall_stroke, digitize
+from ecgdigitize.digitize.layout import NameHit, expected_breaks, match_layout, tied_layouts
+from ecgdigitize.digitize.pipeline import (
+    _consensus_edge,
+    _free_end_edge,
+    _off_level_tick,
+    _tall_stroke,
+    digitize,
+)
 from ecgdigitize.digitize.separate import remove_grid_lines, scene_mask, separate
 from ecgdigitize.digitize.stroke import stroke_centre_morph
 from ecgdigitize.digitize.trace import (
@@ -122,6 +128,31 @@ def test_remove_grid_lines_keeps_the_trace():
     cleaned = remove_grid_lines(mask | trace, pitch, pitch)
     assert cleaned[trace].mean() > 0.9
     assert (cleaned & ~trace).sum() < 0.05 * (mask & ~trace).sum()
+
+
+def test_remove_grid_lines_of_a_major_only_grid_keeps_stacked_pulses():
+    # 5 mm lines only, and the calibration pulses of five rows stacked at the same x, their
+    # sides 2 mm from a line: counted on a 1 mm comb, each side holds as many thin runs as
+    # a grid line and was cut away with the lines (so no pulse and no gain was found).
+    h, w, pitch = 700, 400, 8.0
+    grid = np.zeros((h, w), bool)
+    for k in np.arange(4, h, 5 * pitch):
+        grid[int(k), :] = True
+    for k in np.arange(4, w, 5 * pitch):
+        grid[:, int(k)] = True
+    pulses = np.zeros_like(grid)
+    x_a, x_b = int(4 + 7 * pitch), int(4 + 12 * pitch)     # 2 mm off the lines at 5 and 10 mm
+    for base in range(130, h, 130):
+        top = base - int(10 * pitch)
+        pulses[top:base, x_a:x_a + 2] = True
+        pulses[top:base, x_b:x_b + 2] = True
+        pulses[top:top + 2, x_a:x_b + 2] = True
+    sides = np.zeros_like(grid)
+    sides[:, x_a:x_a + 2] = sides[:, x_b:x_b + 2] = True
+    sides &= pulses & ~grid
+    cleaned = remove_grid_lines(grid | pulses, pitch, pitch)
+    assert cleaned[sides].mean() > 0.95
+    assert (cleaned & ~pulses).sum() < 0.05 * (grid & ~pulses).sum()
 
 
 def test_scene_mask_takes_the_dark_wedge_at_the_border_and_not_a_trace():
@@ -438,6 +469,33 @@ def _score(result, gt) -> list[float]:
     return out
 
 
+def test_off_level_tick_is_a_straight_separator_not_a_slanted_stroke():
+    pxmm, base = 10.0, 200.0
+    mask = np.zeros((400, 300), bool)
+    # A 5 mm separator 3.5 mm below the trace's level (a record's offset at 20 mm/mV), 3 px
+    # wide, with the trace ending above it.
+    mask[int(base + 10):int(base + 60), 50:53] = True
+    mask[int(base) - 1:int(base) + 2, 0:50] = True
+    assert _off_level_tick(mask, 45, 58, base, pxmm, pxmm)
+    # A steep QRS stroke of about the same height slants, 1 px across every 20 px down: its
+    # longest column run is 6 mm, but the runs beside it end elsewhere.
+    for y in range(int(base - 55), int(base + 5)):
+        x = 200 + (y - int(base - 55)) // 20
+        mask[y, x:x + 3] = True
+    assert not _off_level_tick(mask, 195, 212, base, pxmm, pxmm)
+
+
+def test_tied_layouts_are_those_with_the_same_places():
+    breaks = expected_breaks(get_layout("3x4"))
+    match = match_layout(3, breaks, [])
+    assert match.layout.name == "3x4"
+    assert [lay.name for lay in tied_layouts(match, [])] == ["3x4-cabrera"]
+    # A printed name settles it: no tie.
+    named = match_layout(3, breaks, [NameHit("aVL", 0, 0.0, 1.0), NameHit("I", 1, 0.0, 1.0)])
+    assert named.layout.name == "3x4-cabrera"
+    assert tied_layouts(named, []) == []
+
+
 def test_digitize_a_clean_sheet(clean_sheet):
     image, gt = clean_sheet
     result = digitize(image)
@@ -488,6 +546,17 @@ def test_digitized_leads_keep_the_time_of_the_printed_samples():
     assert abs(float(np.median(lags))) < 0.3
 
 
+def test_unlabelled_cabrera_sheet_is_told_from_a_standard_one_by_its_limb_leads():
+    # Without printed names or separators a Cabrera 3x4 sheet and a standard one look
+    # alike; only a Cabrera reading makes the limb leads agree.
+    image, gt = _sheet(rotation=0.4, layout="3x4-cabrera", lead_labels=False,
+                       separators=False)
+    result = digitize(image)
+    assert result.detected.layout == "3x4-cabrera"
+    assert any("limb leads agree" in w for w in result.warnings)
+    assert np.median(_score(result, gt)) > 15.0
+
+
 def test_digitize_options_are_used_and_checked(clean_sheet):
     image, _ = clean_sheet
     result = digitize(image, layout="3x4+1", speed_mm_s=25, gain_mm_mv="10", fs=250)
@@ -509,6 +578,22 @@ def test_upside_down_sheet_is_turned():
     assert result.detected.upside_down
     assert result.detected.layout == "6x2"
     assert np.median(_score(result, gt)) > 10.0
+
+
+def test_hanging_pulses_that_do_not_stand_once_turned_leave_the_sheet_as_it_is(
+        clean_sheet, monkeypatch):
+    # Shapes hanging from every baseline (on a black 5 mm grid: the cells at the grid's edge
+    # once the lines are gone) that are not upright pulses when the sheet is turned round.
+    import ecgdigitize.digitize.pipeline as pipeline
+
+    def fake(mask, tr, row, base, pxmm_x, pxmm_y, hanging=False):
+        return pipeline.Pulse("left", 0, int(5 * pxmm_x), 10.0, 5.0, base) if hanging else None
+
+    monkeypatch.setattr(pipeline, "_row_pulse", fake)
+    image, gt = clean_sheet
+    result = digitize(image)
+    assert not result.detected.upside_down
+    assert result.detected.layout == gt["layout"]
 
 
 def test_bad_images_give_clear_errors(tmp_path):

@@ -11,6 +11,7 @@ from conftest import smooth_record
 from ecgdigitize.digitize.redundancy import (
     FLAGGED_QUALITY_FACTOR,
     apply_redundancy,
+    limb_inconsistency,
     limb_redundancy,
     printed_mask,
 )
@@ -443,3 +444,23 @@ def test_digitize_fills_limb_leads_end_to_end() -> None:
     none = digitize(image, layout="3x4+1", redundancy="none")
     assert not none.filled.any()
     assert none.summary()["filled_fraction"]["aVR"] == 0.0
+
+
+# --------------------------------------------------------------------------- layout ties
+
+
+def test_limb_inconsistency_tells_cabrera_order_from_standard() -> None:
+    # A 3x4 sheet: I, II, III in 0-2.5 s and aVR, aVL, aVF in 2.5-5 s, read with a little
+    # noise and an offset per segment. Read under Cabrera names (aVL, I, -aVR in the first
+    # column; II, aVF, III in the second) the same rows disagree.
+    truth, printed, shown = _printed_limb(4, LAYOUT_3X4)
+    rng = np.random.default_rng(5)
+    read = shown + 0.02 * rng.standard_normal(shown.shape) + rng.uniform(-0.3, 0.3, 6)
+    right = {name: read[:, k] for k, name in enumerate(LIMB_LEADS)}
+    col = {name: read[:, LIMB_LEADS.index(name)] for name in LIMB_LEADS}
+    wrong = {"aVL": col["I"], "I": col["II"], "aVR": -col["III"],
+             "II": col["aVR"], "aVF": col["aVL"], "III": col["aVF"]}
+    assert limb_inconsistency(right, FS) < 0.02
+    assert limb_inconsistency(wrong, FS) > 0.1
+    # Fewer than three limb leads at a time: nothing to compare.
+    assert np.isnan(limb_inconsistency({"I": col["I"], "II": col["II"]}, FS))

@@ -14,7 +14,10 @@ scored against what was seen on the sheet:
   contradicts the layout costs :data:`NAME_PENALTY`.
 
 The cheapest layout wins; all costs are reported. Names found at the start
-of rhythm strips replace the layout's default rhythm leads.
+of rhythm strips replace the layout's default rhythm leads. Layouts that
+print their segments in the same places with other leads (standard and
+Cabrera orders) tie where no name was read; :func:`tied_layouts` lists them,
+and the digitizer keeps the one whose limb leads agree with each other.
 """
 
 from __future__ import annotations
@@ -26,11 +29,14 @@ import numpy as np
 
 from ..layouts import STANDARD_LAYOUTS, Layout, get_layout
 
-__all__ = ["NameHit", "LayoutMatch", "match_layout", "BREAK_FRACTIONS", "expected_breaks"]
+__all__ = ["NameHit", "LayoutMatch", "match_layout", "tied_layouts", "BREAK_FRACTIONS",
+           "expected_breaks"]
 
 ROW_PENALTY = 6.0
 NAME_REWARD = 1.0
 NAME_PENALTY = 1.5
+#: Cost difference within which layouts with the same cells count as tied.
+TIE_MARGIN = 1.0
 #: Fractions of the row width where a column break may be.
 BREAK_FRACTIONS: tuple[float, ...] = (0.25, 0.5, 0.75)
 #: Small tie-breaker: how common each layout is (lower cost for the common ones).
@@ -166,6 +172,51 @@ def match_layout(n_rows: int, breaks: np.ndarray, names: Sequence[NameHit],
     best = min(costs, key=lambda k: costs[k])
     layout = _with_printed_rhythm(table[best], names)
     return LayoutMatch(layout, costs[best], costs, agreed[best])
+
+
+def tied_layouts(match: LayoutMatch, names: Sequence[NameHit],
+                 extra: Mapping[str, Layout] | None = None,
+                 margin: float = TIE_MARGIN) -> list[Layout]:
+    """Layouts the evidence cannot tell from the chosen one.
+
+    Those whose cost is within `margin` of the chosen layout's and that print
+    their segments in the same places (same rows, columns and spans), only
+    with other leads in them: a 3x4 sheet and a Cabrera 3x4 sheet without
+    printed names look the same. The signals have to settle it (see
+    :func:`ecgdigitize.digitize.redundancy.limb_inconsistency`).
+
+    Parameters
+    ----------
+    match : LayoutMatch
+        The result of :func:`match_layout`.
+    names : sequence of NameHit
+        Printed lead names read on the sheet (for the rhythm leads).
+    extra : mapping of str to Layout, optional
+        User-defined layouts that took part in the match.
+    margin : float
+        Largest cost difference to the chosen layout.
+
+    Returns
+    -------
+    list of Layout
+        The tied layouts, cheapest first, the chosen one not included.
+    """
+    table: dict[str, Layout] = dict(STANDARD_LAYOUTS)
+    if extra:
+        table.update(extra)
+
+    def places(lay: Layout) -> list[tuple[int, int, int]]:
+        return sorted((c.row, c.col, c.col_span) for c in lay.cells)
+
+    chosen = match.layout
+    out = []
+    for name, cost in sorted(match.costs.items(), key=lambda kv: kv[1]):
+        lay = table.get(name)
+        if (lay is None or name == chosen.name or cost > match.cost + margin
+                or places(lay) != places(chosen)):
+            continue
+        out.append(_with_printed_rhythm(lay, names))
+    return out
 
 
 def _with_printed_rhythm(layout: Layout, names: Sequence[NameHit]) -> Layout:

@@ -47,10 +47,10 @@ from .deskew import (
 )
 from .gridscale import grid_scale, line_extent
 from .labels import find_labels
-from .layout import BREAK_FRACTIONS, NameHit, match_layout
+from .layout import BREAK_FRACTIONS, NameHit, match_layout, tied_layouts
 from .load import DEFAULT_MAX_PIXELS, load_image, plausible_dpi
 from .perspective import Rectification, rectify
-from .redundancy import FILL_MODES, apply_redundancy
+from .redundancy import FILL_MODES, apply_redundancy, limb_inconsistency
 from .result import Detected, LeadTrace, Result
 from .separate import ink_mask, remove_grid_lines, separate, without_scene
 from .settings_text import PrintedSettings, read_printed_settings
@@ -428,6 +428,37 @@ def _tall_stroke(column: np.ndarray, baseline_px: float, reach_px: float) -> boo
     return b - top > reach_px or bottom - b > reach_px
 
 
+def _off_level_tick(mask: np.ndarray, xa: int, xb: int, baseline_px: float, pxmm_x: float,
+                    pxmm_y: float) -> bool:
+    """True if columns `xa` to `xb` hold a separator tick away from the row's trace level.
+
+    A separator is printed across the row's nominal baseline; at a high gain a
+    record's offset moves the trace's densest level (the found baseline) a few
+    mm off it. A tick is then a run of 3.5-7.5 mm within 6 mm of the baseline
+    that is truly vertical: a column beside it under the pen holds a run with
+    the same ends (a steep QRS stroke slants and its runs shift from column to
+    column).
+    """
+    h = mask.shape[0]
+    ya = int(max(baseline_px - 6.0 * pxmm_y, 0))
+    yb = int(min(baseline_px + 6.0 * pxmm_y, h - 1)) + 1
+    band = mask[ya:yb, max(xa - 1, 0):xb + 1]
+    cols, tops, bottoms = column_runs(band)
+    length = bottoms - tops + 1
+    ok = ((length >= 3.5 * pxmm_y) & (length <= 7.5 * pxmm_y) & (tops > 0)
+          & (bottoms < band.shape[0] - 1))
+    tol = max(2.0, 0.15 * pxmm_y)
+    for k in np.flatnonzero(ok):
+        same = 0
+        for dc in (-1, 1):
+            there = np.flatnonzero(cols == cols[k] + dc)
+            same += any(abs(tops[m] - tops[k]) <= tol and abs(bottoms[m] - bottoms[k]) <= tol
+                        for m in there)
+        if same >= 1:
+            return True
+    return False
+
+
 def _break_evidence(mask: np.ndarray, rows: list[Row], t0: float, width: float,
                     pxmm_x: float, pxmm_y: float, names: list[NameHit]) -> np.ndarray:
     """Evidence in [0, 1] of a column break per row and break fraction."""
@@ -445,6 +476,9 @@ def _break_evidence(mask: np.ndarray, rows: list[Row], t0: float, width: float,
                     if not _tall_stroke(mask[:, xa + c], r.baseline_px, 3.5 * pxmm_y):
                         out[i, j] = 1.0
                         break
+                else:
+                    if _off_level_tick(mask, xa, xb, r.baseline_px, pxmm_x, pxmm_y):
+                        out[i, j] = 1.0
             if any(n.row == i and f - 0.015 <= n.frac <= f + 0.06 for n in names):
                 out[i, j] = 1.0
     return out
@@ -622,19 +656,26 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
             scale_source = "pulse"
     lap("gridscale")
 
-    result = None
     found_so_far = list(warnings)
-    for attempt in range(2):
-        # Each reading starts from the warnings found so far, so a sheet read again after
-        # being turned does not report the first reading's findings.
+    # Each reading starts from the warnings found so far, so a sheet read again after being
+    # turned does not report the first reading's findings.
+    warnings = list(found_so_far)
+    result = _read_sheet(sheet, pxmm_x, pxmm_y, scale_source, layout, speed_opt, gain_opt,
+                         fs, layouts_extra, warnings, timings)
+    if result["flip"]:
+        # Pulses hanging from the baselines: read the sheet turned. The hanging pulses must
+        # then stand upright; where fewer are found, they were something else (on a black
+        # grid, the cells at the grid's edge once the lines are removed), and the first
+        # reading stands.
+        first, first_warnings = result, warnings
         warnings = list(found_so_far)
-        result = _read_sheet(sheet, pxmm_x, pxmm_y, scale_source, layout, speed_opt, gain_opt,
-                             fs, layouts_extra, warnings, timings)
-        if attempt == 0 and result["flip"]:
-            sheet = sheet.turned()
-            continue
-        break
-    assert result is not None
+        turned = sheet.turned()
+        result = _read_sheet(turned, pxmm_x, pxmm_y, scale_source, layout, speed_opt,
+                             gain_opt, fs, layouts_extra, warnings, timings)
+        if result["n_pulses"] >= first["n_hanging"]:
+            sheet = turned
+        else:
+            result, warnings = first, first_warnings
     det: Detected = result["detected"]
     # The stages ran on a copy downscaled by `scale`: report the input image's scale.
     det.px_per_mm_x, det.px_per_mm_y = det.px_per_mm_x / scale, det.px_per_mm_y / scale
@@ -661,6 +702,10 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
     timings["total"] = float(sum(v for k, v in timings.items()))
     return out
 
+
+#: Of layouts tied on the sheet's evidence (same places, other leads), another is chosen
+#: where its limb leads' relative inconsistency is below this fraction of the first's.
+LIMB_TIE_RATIO = 0.5
 
 #: Width of the sheet's longer side taken when nothing else gives the scale, in mm
 #: (Letter 279 mm, A4 297 mm).
@@ -798,11 +843,12 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
     # A calibration pulse hanging down from the baseline shows an upside-down sheet. (The
     # skewness of the traces is no evidence: leads with deep S waves skew the same way.)
     flip = False
+    n_hanging = 0
     if not found:
         inverted = [_row_pulse(mask, tr, r, b, pxmm_x, pxmm_y, hanging=True)
                     for tr, r, b in zip(traced, rows, bases, strict=True)]
-        if sum(p is not None for p in inverted) >= max(1, len(rows) // 2):
-            flip = True
+        n_hanging = sum(p is not None for p in inverted)
+        flip = n_hanging >= max(1, len(rows) // 2)
 
     det = Detected(px_per_mm_x=float(pxmm_x), px_per_mm_y=float(pxmm_y),
                    scale_source=scale_source)
@@ -911,22 +957,36 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
     match = match_layout(len(rows), breaks, names, layouts_extra,
                          only=None if layout == "auto" else layout)
     lay = match.layout
-    det.layout, det.layout_cost = lay.name, float(match.cost)
+    timings["layout"] = time.perf_counter() - t_lay
+    t_asm = time.perf_counter()
+    signals, quality, segments = _assemble(lay, rows, signal_traces, bases, t0, width, pxmm_y,
+                                           px_per_s, det, fs, names)
+    if layout == "auto":
+        # Layouts that differ only in the order of their leads (standard and Cabrera, with
+        # no names printed): the one whose limb leads agree with each other is right.
+        best = limb_inconsistency(dict(zip(STANDARD_LEADS, signals.T, strict=True)), fs)
+        for alt in tied_layouts(match, names, layouts_extra):
+            alt_out = _assemble(alt, rows, signal_traces, bases, t0, width, pxmm_y, px_per_s,
+                                det, fs, names)
+            inc = limb_inconsistency(dict(zip(STANDARD_LEADS, alt_out[0].T, strict=True)), fs)
+            if np.isfinite(inc) and (not np.isfinite(best) or inc < LIMB_TIE_RATIO * best):
+                lay, best = alt, inc
+                signals, quality, segments = alt_out
+                warnings.append(f"layout {lay.name} chosen over {match.layout.name} (the same "
+                                "places, no printed names to tell them apart) because its "
+                                "limb leads agree")
+    det.layout = lay.name
+    det.layout_cost = float(match.costs.get(lay.name, match.cost))
     det.layout_candidates = {k: round(float(v), 3) for k, v in sorted(match.costs.items(),
                                                                         key=lambda kv: kv[1])}
     if lay.n_rows != len(rows):
         warnings.append(f"layout {lay.name} has {lay.n_rows} rows but {len(rows)} were found")
-    timings["layout"] = time.perf_counter() - t_lay
-    t_asm = time.perf_counter()
-
-    signals, quality, segments = _assemble(lay, rows, signal_traces, bases, t0, width, pxmm_y,
-                                           px_per_s, det, fs, names)
     for name, q in quality.items():
         if q == 0.0 and name in lay.leads:
             warnings.append(f"lead {name} could not be read")
     timings["assemble"] = time.perf_counter() - t_asm
     return {"signals": signals, "quality": quality, "segments": segments, "detected": det,
-            "flip": flip}
+            "flip": flip, "n_pulses": len(found), "n_hanging": n_hanging}
 
 
 def _assemble(lay: Layout, rows: list[Row], traced: list[TracedRow], bases: list[float],

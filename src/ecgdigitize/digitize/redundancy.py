@@ -42,7 +42,7 @@ applies the whole step to a ``Result``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,6 +62,7 @@ __all__ = [
     "FILL_TOLERANCE_MV",
     "LimbRedundancy",
     "limb_redundancy",
+    "limb_inconsistency",
     "printed_mask",
     "apply_redundancy",
 ]
@@ -451,6 +452,54 @@ def limb_redundancy(signals: np.ndarray, lead_names: Sequence[str], printed: np.
             sig[a:b, j_sig] = fit[a:b] + shift
             filled[a:b, j_sig] = True
     return out
+
+
+def limb_inconsistency(signals: Mapping[str, np.ndarray], fs: float,
+                       min_overlap_s: float = MIN_OVERLAP_S) -> float:
+    """How far the limb leads of one reading disagree, relative to their size.
+
+    Over the samples where three or more limb leads are known at once, the sum
+    of squared residuals of their least-squares (I, II) fit, divided by the sum
+    of their squares (each stretch of a lead with its median removed). About
+    0.01-0.05 for limb leads read under their right names; about 0.1-1 where
+    the names are wrong (a Cabrera sheet read as a standard one: ``aVL, I,
+    -aVR`` taken for ``I, II, III``). Used to choose among layouts that differ
+    only in the order of their leads when no printed name settles it.
+
+    Parameters
+    ----------
+    signals : mapping of str to ndarray, shape (n_samples,)
+        Amplitudes in mV by lead name (``aVR`` with any Cabrera sign undone),
+        NaN where the lead was not printed or not read; other leads are ignored.
+    fs : float
+        Sampling rate in Hz.
+    min_overlap_s : float
+        Least time, in s, with three limb leads known at once.
+
+    Returns
+    -------
+    float
+        The relative inconsistency in [0, 1]; NaN where three limb leads are
+        known together for less than `min_overlap_s`.
+    """
+    names = [n for n in LIMB_COEFFICIENTS if n in signals]
+    if len(names) < 3:
+        return float("nan")
+    x = np.column_stack([np.asarray(signals[n], float) for n in names])
+    known = np.isfinite(x)
+    valid = known.sum(axis=1) >= 3
+    if valid.sum() < max(3, int(round(min_overlap_s * fs))):
+        return float("nan")
+    for j in range(x.shape[1]):
+        for a, b in true_runs(known[:, j]):
+            x[a:b, j] -= np.median(x[a:b, j])
+    coef = np.array([LIMB_COEFFICIENTS[n] for n in names])
+    seg = _segment_ids(known)
+    _, blocks = np.unique(seg, axis=0, return_inverse=True)
+    min_block = max(3, int(round(_MIN_BLOCK_S * fs)))
+    ssr = _inconsistency(x, known, coef, blocks.reshape(-1), min_block)
+    energy = float(np.sum(np.where(known & valid[:, None], x, 0.0) ** 2))
+    return ssr / energy if energy > 0 else float("nan")
 
 
 def printed_mask(traces: Sequence[LeadTrace], lead_names: Sequence[str], n_samples: int,
