@@ -130,6 +130,29 @@ def test_remove_grid_lines_keeps_the_trace():
     assert (cleaned & ~trace).sum() < 0.05 * (mask & ~trace).sum()
 
 
+def test_remove_grid_lines_takes_lines_as_thick_as_they_are_and_keeps_a_trace_along_one():
+    # 3 px lines at 7.7 px/mm (0.39 mm, a black grid at 195 dpi, anti-aliased): thicker than
+    # 0.3 mm. A 5 px trace runs flat along a line for 20 mm, then away from it.
+    h, w, pitch = 400, 800, 7.7
+    grid = np.zeros((h, w), bool)
+    for k in np.arange(4, h - 3, pitch):
+        grid[int(k):int(k) + 3, :] = True
+    for k in np.arange(4, w - 3, pitch):
+        grid[:, int(k):int(k) + 3] = True
+    line = int(4 + 25 * pitch)
+    y = np.full(w, line - 1)
+    t = np.arange(w)
+    wave = t >= 300
+    y[wave] = (line - 1 + 40 * np.sin((t[wave] - 300) / 30.0)).astype(int)
+    trace = np.zeros_like(grid)
+    for dy in range(0, 5):
+        trace[y + dy, t] = True
+    cleaned = remove_grid_lines(grid | trace, pitch, pitch)
+    assert (cleaned & ~trace).sum() < 0.05 * (grid & ~trace).sum()
+    assert cleaned[:, :300][trace[:, :300]].mean() > 0.9      # the stretch along the line
+    assert cleaned[trace].mean() > 0.9
+
+
 def test_remove_grid_lines_of_a_major_only_grid_keeps_stacked_pulses():
     # 5 mm lines only, and the calibration pulses of five rows stacked at the same x, their
     # sides 2 mm from a line: counted on a 1 mm comb, each side holds as many thin runs as

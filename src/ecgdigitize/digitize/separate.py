@@ -207,15 +207,25 @@ def _thin_run_mask(mask: np.ndarray, max_thick: int, pitch_px: float, min_frac: 
     d = np.diff(padded, axis=0)
     sc, sr = np.nonzero(d.T == 1)
     _, er = np.nonzero(d.T == -1)
-    thin = (er - sr) <= max_thick
+    length = er - sr
+    thin = length <= max_thick
     centre = (sr + er - 1) // 2
     count = np.bincount(centre[thin], minlength=h).astype(float)
     lines = _line_positions(count, pitch_px, min_frac)
     pick = thin & lines[centre]
+    # The lines' own thickness (runs of a pen that lies along a line for a while are few
+    # among them): thicker runs there are a trace on the line and stay.
+    if np.count_nonzero(pick) >= 100:
+        pick &= length <= int(np.percentile(length[pick], 90))
     out = np.zeros((h + 1, w), np.int32)
     np.add.at(out, (sr[pick], sc[pick]), 1)
     np.add.at(out, (er[pick], sc[pick]), -1)
-    return np.cumsum(out, axis=0)[:h] > 0, lines
+    removed = np.cumsum(out, axis=0)[:h] > 0
+    # Every row the lines occupy (a line is several px thick; `lines` holds its centre).
+    cover = removed.sum(axis=1)
+    if lines.any():
+        lines = lines | (cover >= min_frac * float(np.percentile(cover[lines], 90)))
+    return removed, lines
 
 
 def remove_grid_lines(trace: np.ndarray, pitch_x_px: float, pitch_y_px: float,
@@ -224,9 +234,10 @@ def remove_grid_lines(trace: np.ndarray, pitch_x_px: float, pitch_y_px: float,
 
     A grid line crosses every column (row) of the sheet as a thin run of
     ink at a position that repeats with the grid pitch. Thin runs (at most
-    about 0.3 mm thick) are counted per position; positions on the fitted
-    grid comb with many thin runs are line positions, and the thin runs
-    there are removed. A trace crossing a line is thicker there (or runs
+    about 0.4 mm thick) are counted per position; positions on the fitted
+    grid comb with many thin runs are line positions, and the runs there no
+    thicker than the lines themselves (the 90th percentile of the runs
+    there) are removed. A trace crossing a line is thicker there (or runs
     along it for a short stretch only) and is kept, apart from holes of a
     pixel or two that the tracer bridges.
 
@@ -244,13 +255,25 @@ def remove_grid_lines(trace: np.ndarray, pitch_x_px: float, pitch_y_px: float,
     ndarray, shape (H, W), bool
         The mask without grid lines.
     """
-    tk_y = max(int(round(0.3 * pitch_y_px)), 2)
-    tk_x = max(int(round(0.3 * pitch_x_px)), 2)
+    tk_y = max(int(round(0.4 * pitch_y_px)), 2)
+    tk_x = max(int(round(0.4 * pitch_x_px)), 2)
     horiz, line_rows = _thin_run_mask(trace, tk_y, pitch_y_px, min_frac)
     vert_t, line_cols = _thin_run_mask(np.ascontiguousarray(trace.T), tk_x, pitch_x_px, min_frac)
-    # Where two lines cross, neither run is thin; drop the crossing point itself.
+    # Where two lines cross, neither run is thin; drop the crossing itself (all the rows and
+    # columns the two lines occupy).
     crossings = line_rows[:, None] & line_cols[None, :]
-    return trace & ~horiz & ~vert_t.T & ~crossings
+    cleaned = trace & ~horiz & ~vert_t.T & ~crossings
+    # A trace passing through a crossing (along one of the lines, or across both) has ink
+    # on both sides of it: give it back its pixels there.
+    dx, dy = tk_x + 1, tk_y + 1
+    left = np.zeros_like(cleaned)
+    right = np.zeros_like(cleaned)
+    left[:, dx:], right[:, :-dx] = cleaned[:, :-dx], cleaned[:, dx:]
+    above = np.zeros_like(cleaned)
+    below = np.zeros_like(cleaned)
+    above[dy:], below[:-dy] = cleaned[:-dy], cleaned[dy:]
+    through = (left & right) | (above & below)
+    return cleaned | (trace & crossings & through)
 
 
 def scene_mask(trace: np.ndarray, thick_frac: float = 0.004) -> np.ndarray:
