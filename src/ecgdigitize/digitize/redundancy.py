@@ -199,6 +199,17 @@ def _segment_ids(present: np.ndarray) -> np.ndarray:
     return ids
 
 
+def _centre_segments(x: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """A copy of `x` with the median of each run of `present` (per column) taken off."""
+    out = x.copy()
+    for j in range(x.shape[1]):
+        for a, b in true_runs(present[:, j]):
+            v = out[a:b, j]
+            if np.isfinite(v).any():
+                out[a:b, j] = v - np.nanmedian(v)
+    return out
+
+
 def _remove_block_medians(r: np.ndarray, blocks: np.ndarray, min_block: int,
                           use: np.ndarray | None = None) -> np.ndarray:
     """Subtract the median of `r` within each block; NaN in blocks that are too short.
@@ -359,12 +370,7 @@ def limb_redundancy(signals: np.ndarray, lead_names: Sequence[str], printed: np.
     min_samples = max(3, int(round(min_overlap_s * fs)))
 
     # Each segment's median off: the comparisons are blind to constant offsets.
-    xn = x.copy()
-    for j in range(len(cols)):
-        for a, b in true_runs(present[:, j]):
-            v = xn[a:b, j]
-            if np.isfinite(v).any():
-                xn[a:b, j] = v - np.nanmedian(v)
+    xn = _centre_segments(x, present)
     trusted = np.ones(len(cols), dtype=bool)
     if check:
         own_rms = {}
@@ -490,9 +496,7 @@ def limb_inconsistency(signals: Mapping[str, np.ndarray], fs: float,
     valid = known.sum(axis=1) >= 3
     if valid.sum() < max(3, int(round(min_overlap_s * fs))):
         return float("nan")
-    for j in range(x.shape[1]):
-        for a, b in true_runs(known[:, j]):
-            x[a:b, j] -= np.median(x[a:b, j])
+    x = _centre_segments(x, known)
     coef = np.array([LIMB_COEFFICIENTS[n] for n in names])
     seg = _segment_ids(known)
     _, blocks = np.unique(seg, axis=0, return_inverse=True)
