@@ -137,6 +137,14 @@ def _score(layout: Layout, n_rows: int, breaks: np.ndarray, names: Sequence[Name
     return cost + _PRIOR.get(layout.name, 0.15), agreed
 
 
+def _candidates(extra: Mapping[str, Layout] | None) -> dict[str, Layout]:
+    """The built-in layouts and the user's, by name."""
+    table: dict[str, Layout] = dict(STANDARD_LAYOUTS)
+    if extra:
+        table.update(extra)
+    return table
+
+
 def match_layout(n_rows: int, breaks: np.ndarray, names: Sequence[NameHit],
                  extra: Mapping[str, Layout] | None = None,
                  only: str | None = None) -> LayoutMatch:
@@ -160,9 +168,7 @@ def match_layout(n_rows: int, breaks: np.ndarray, names: Sequence[NameHit],
     -------
     LayoutMatch
     """
-    table: dict[str, Layout] = dict(STANDARD_LAYOUTS)
-    if extra:
-        table.update(extra)
+    table = _candidates(extra)
     if only is not None:
         table = {only: get_layout(only, extra=dict(extra) if extra else None)}
     costs: dict[str, float] = {}
@@ -201,9 +207,7 @@ def tied_layouts(match: LayoutMatch, names: Sequence[NameHit],
     list of Layout
         The tied layouts, cheapest first, the chosen one not included.
     """
-    table: dict[str, Layout] = dict(STANDARD_LAYOUTS)
-    if extra:
-        table.update(extra)
+    table = _candidates(extra)
 
     def places(lay: Layout) -> list[tuple[int, int, int]]:
         return sorted((c.row, c.col, c.col_span) for c in lay.cells)

@@ -199,6 +199,12 @@ def _segment_ids(present: np.ndarray) -> np.ndarray:
     return ids
 
 
+def _blocks(present: np.ndarray) -> np.ndarray:
+    """Block id of each sample: samples share one where the same segments are present."""
+    _, ids = np.unique(_segment_ids(present), axis=0, return_inverse=True)
+    return ids.reshape(-1)
+
+
 def _centre_segments(x: np.ndarray, present: np.ndarray) -> np.ndarray:
     """A copy of `x` with the median of each run of `present` (per column) taken off."""
     out = x.copy()
@@ -363,9 +369,7 @@ def limb_redundancy(signals: np.ndarray, lead_names: Sequence[str], printed: np.
     x = sig[:, cols]
     known = np.isfinite(x)
     present = printed[:, cols] | known
-    seg = _segment_ids(present)
-    _, blocks = np.unique(np.where(present, seg, -1), axis=0, return_inverse=True)
-    blocks = blocks.reshape(-1)
+    blocks = _blocks(present)
     min_block = max(3, int(round(_MIN_BLOCK_S * fs)))
     min_samples = max(3, int(round(min_overlap_s * fs)))
 
@@ -498,10 +502,8 @@ def limb_inconsistency(signals: Mapping[str, np.ndarray], fs: float,
         return float("nan")
     x = _centre_segments(x, known)
     coef = np.array([LIMB_COEFFICIENTS[n] for n in names])
-    seg = _segment_ids(known)
-    _, blocks = np.unique(seg, axis=0, return_inverse=True)
     min_block = max(3, int(round(_MIN_BLOCK_S * fs)))
-    ssr = _inconsistency(x, known, coef, blocks.reshape(-1), min_block)
+    ssr = _inconsistency(x, known, coef, _blocks(known), min_block)
     energy = float(np.sum(np.where(known & valid[:, None], x, 0.0) ** 2))
     return ssr / energy if energy > 0 else float("nan")
 
