@@ -22,6 +22,7 @@ from ecgdigitize.digitize.gridscale import (
     line_extent,
     profile_pitch,
     reconcile,
+    straight_line_evidence,
 )
 from ecgdigitize.digitize.layout import NameHit, expected_breaks, match_layout, tied_layouts
 from ecgdigitize.digitize.pipeline import (
@@ -111,6 +112,33 @@ def test_profile_pitch_of_major_lines_only():
     p = profile_pitch(prof)
     assert not p.has_minor
     assert p.px_per_mm == pytest.approx(pxmm, rel=0.003)
+
+
+def test_straight_line_evidence_reads_a_black_grid_of_major_lines_under_dense_traces():
+    # A black grid of 5 mm lines only: the evidence holds the traces, whose rows 25 mm apart
+    # pass for the heavier fifth lines of a 1 mm grid. Long straight runs leave them out.
+    rng = np.random.default_rng(0)
+    pxmm, (h, w) = 7.87, (1650, 2340)
+    grid = np.zeros((h, w), np.float32)
+    for x in np.arange(20, w, 5 * pxmm):
+        grid[:, int(round(x))] = 0.6
+    for y in np.arange(20, h, 5 * pxmm):
+        grid[int(round(y)), :] = 0.6
+    traces = np.zeros((h, w), np.uint8)
+    for k in range(6):
+        y = (250 + 25 * pxmm * k + 0.3 * np.cumsum(rng.normal(0, 1.5, w))
+             + 8 * np.sin(np.arange(w) / 40.0))
+        y[::60] -= 80                                   # QRS spikes
+        cv2.polylines(traces, [np.stack([np.arange(w), y], 1).astype(np.int32)], False, 1,
+                      thickness=4)
+    evidence = np.maximum(grid, traces.astype(np.float32))
+    misled = grid_scale(evidence)
+    assert not all(abs(p.px_per_mm / pxmm - 1) < 0.01 for p in misled)
+    lines = straight_line_evidence(evidence)
+    assert np.mean(lines[traces > 0] > 0) < 0.3
+    for pitch in grid_scale(lines):
+        assert pitch.px_per_mm == pytest.approx(pxmm, rel=0.002)
+        assert not pitch.has_minor
 
 
 def test_remove_grid_lines_keeps_the_trace():

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from scipy.ndimage import maximum_filter1d
 
 __all__ = ["GridPitch", "profile_pitch", "grid_scale", "reconcile", "comb_phase",
-           "line_extent"]
+           "line_extent", "straight_line_evidence"]
 
 #: Plausible pitch range: 1.5 px/mm (38 dpi) to 50 px/mm (1270 dpi).
 MIN_PX_PER_MM, MAX_PX_PER_MM = 1.5, 50.0
@@ -160,6 +161,47 @@ def grid_scale(grid: np.ndarray) -> tuple[GridPitch, GridPitch]:
     g = np.asarray(grid, np.float32)
     px, py = profile_pitch(g.sum(axis=0)), profile_pitch(g.sum(axis=1))
     return reconcile(px, py, g.shape)
+
+
+def straight_line_evidence(grid: np.ndarray, min_len_frac: float = 0.25,
+                           threshold: float = 0.12) -> np.ndarray:
+    """Grid evidence on long straight horizontal or vertical lines only.
+
+    Where the grid is printed in the pen's colour (a black grid), the evidence
+    holds the traces too, and on a sheet with only 5 mm lines the rows of
+    trace, 25 mm apart, fake the "every fifth line is heavier" pattern of a
+    1 mm grid. Grid lines run straight across the sheet; traces do not stay in
+    one row or one column for long. A marked pixel is kept where it lies on an
+    unbroken vertical or horizontal run at least `min_len_frac` of the image's
+    shorter side long (about 54 mm on a letter sheet at any resolution, longer
+    than a tall QRS complex). The runs may step sideways by a pixel (a residual
+    tilt of the upright sheet).
+
+    Parameters
+    ----------
+    grid : ndarray, shape (H, W), float
+        Grid evidence of an upright sheet, in [0, 1].
+    min_len_frac : float
+        Least run length as a fraction of the image's shorter side.
+    threshold : float
+        Evidence above which a pixel is marked.
+
+    Returns
+    -------
+    ndarray, shape (H, W), float32
+        `grid` where a pixel is on a long straight line, else 0.
+    """
+    g = np.asarray(grid, np.float32)
+    marks = (g > threshold).astype(np.uint8)
+    n = max(int(round(min_len_frac * min(g.shape))), 3)
+    # Vertical lines: widened by a pixel each way so a line leaning by a pixel over the
+    # run's length still holds a full column; then a run of `n` must fit (an opening).
+    wide = cv2.dilate(marks, np.ones((1, 3), np.uint8))
+    vert = cv2.morphologyEx(wide, cv2.MORPH_OPEN, np.ones((n, 1), np.uint8))
+    tall = cv2.dilate(marks, np.ones((3, 1), np.uint8))
+    horiz = cv2.morphologyEx(tall, cv2.MORPH_OPEN, np.ones((1, n), np.uint8))
+    on_line = ((vert | horiz) > 0) & (marks > 0)
+    return np.where(on_line, g, 0.0).astype(np.float32)
 
 
 def reconcile(px: GridPitch, py: GridPitch, shape_hw: tuple[int, int],

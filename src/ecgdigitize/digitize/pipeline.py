@@ -45,7 +45,7 @@ from .deskew import (
     rotate_image,
     rotate_points,
 )
-from .gridscale import grid_scale, line_extent
+from .gridscale import GridPitch, grid_scale, line_extent, straight_line_evidence
 from .labels import find_labels
 from .layout import BREAK_FRACTIONS, NameHit, match_layout, tied_layouts
 from .load import DEFAULT_MAX_PIXELS, load_image, plausible_dpi
@@ -626,10 +626,16 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
     lap("deskew")
 
     px, py = grid_scale(grid)
-    # A grid shows the same, clear period on both axes; traces alone can fake one axis.
-    grid_ok = (np.isfinite(px.px_per_mm) and np.isfinite(py.px_per_mm)
-               and abs(px.px_per_mm / py.px_per_mm - 1) < 0.15
-               and min(px.confidence, py.confidence) >= MIN_GRID_CONFIDENCE)
+    grid_ok = _grid_found(px, py)
+    # A grid in the pen's colour: the evidence holds the traces, whose rows can fake a period
+    # (on a grid of 5 mm lines only, rows 25 mm apart look like its heavier fifth lines).
+    # Its long straight lines alone are then read.
+    lines_only = False
+    if not grid_ok and sep.grid_is_ink:
+        lines = straight_line_evidence(grid)
+        px_l, py_l = grid_scale(lines)
+        if _grid_found(px_l, py_l):
+            px, py, grid, grid_ok, lines_only = px_l, py_l, lines, True, True
     # A sheet turned by a quarter: its trace rows run along y. Judge it on the ink without
     # grid lines, then turn and swap the axes. (Lines are only removed with a pitch that
     # passed as a grid: a period the traces faked would cut the traces themselves.)
@@ -641,6 +647,8 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
         angle += 90.0
         px, py = py, px
         ink, mask, grid, rot = upright(angle)
+        if lines_only:
+            grid = straight_line_evidence(grid)
         if grid_in_mask:
             mask = remove_grid_lines(mask, px.px_per_mm, py.px_per_mm)
     sheet = _Sheet(ink, mask, grid, rot, sep.grid_is_ink)
@@ -781,6 +789,14 @@ def _scale_without_grid(mask: np.ndarray, traced: list[TracedRow], bases: list[f
     warnings.append(f"no grid found: scale taken from the calibration pulse's height and width "
                     f"({speed:g} mm/s, {gain:g} mm/mV)")
     return scale
+
+
+def _grid_found(px: GridPitch, py: GridPitch) -> bool:
+    """True if the two axes' pitches make a grid: the same, clear period on both axes
+    (traces alone can fake one axis)."""
+    return bool(np.isfinite(px.px_per_mm) and np.isfinite(py.px_per_mm)
+                and abs(px.px_per_mm / py.px_per_mm - 1) < 0.15
+                and min(px.confidence, py.confidence) >= MIN_GRID_CONFIDENCE)
 
 
 def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, layout: str,
