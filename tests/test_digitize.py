@@ -28,6 +28,7 @@ from ecgdigitize.digitize.layout import NameHit, expected_breaks, match_layout, 
 from ecgdigitize.digitize.pipeline import (
     _consensus_edge,
     _free_end_edge,
+    _limb_reading_preferred,
     _off_level_tick,
     _tall_stroke,
     digitize,
@@ -606,6 +607,28 @@ def test_unlabelled_cabrera_sheet_is_told_from_a_standard_one_by_its_limb_leads(
     assert result.detected.layout == "3x4-cabrera"
     assert any("limb leads agree" in w for w in result.warnings)
     assert np.median(_score(result, gt)) > 15.0
+
+
+@pytest.mark.parametrize("layout", ["6x1-precordial", "6x1-limb"])
+def test_unlabelled_6x1_sheet_is_read_as_limb_leads_only_where_they_agree(layout):
+    # Six rows without names: limb and precordial sheets look alike. Precordial rows read
+    # as limb leads disagree far beyond what limb leads ever do.
+    image, gt = _sheet(rotation=0.4, layout=layout, lead_labels=False)
+    result = digitize(image)
+    assert result.detected.layout == layout
+    assert (layout == "6x1-precordial") == any("too much to be limb leads" in w
+                                                for w in result.warnings)
+
+
+def test_limb_reading_preference():
+    nan = float("nan")
+    assert _limb_reading_preferred(0.02, nan)          # plausible limb leads beat none
+    assert _limb_reading_preferred(0.02, 0.1)          # and clearly better agreement wins
+    assert not _limb_reading_preferred(0.08, 0.1)      # but not a slightly better one
+    assert not _limb_reading_preferred(0.7, nan)       # implausible ones do not beat none
+    assert _limb_reading_preferred(nan, 0.7)           # none beats implausible ones
+    assert not _limb_reading_preferred(nan, 0.1)
+    assert not _limb_reading_preferred(nan, nan)
 
 
 def test_digitize_options_are_used_and_checked(clean_sheet):

@@ -715,6 +715,32 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
 #: where its limb leads' relative inconsistency is below this fraction of the first's.
 LIMB_TIE_RATIO = 0.5
 
+#: Relative inconsistency of limb leads (:func:`~.redundancy.limb_inconsistency`) from which
+#: rows read as limb leads are taken not to be limb leads. On 24 generated 6x1-limb sheets
+#: (five presets, benchmarks/bench_limb_check.py) limb leads gave at most 0.49 save one
+#: reading that had failed altogether; 23 of 24 precordial sheets read as limb leads gave
+#: 0.5 or more (median 0.75). Correctly named readings of the digitizer benchmark's sets
+#: stay under 0.31.
+LIMB_MAX_INCONSISTENCY = 0.5
+
+
+def _limb_reading_preferred(new: float, old: float) -> bool:
+    """True if a reading whose limb leads disagree by `new` beats one that disagrees by `old`.
+
+    NaN stands for a reading without limb leads (or too few read together). Plausible limb
+    leads (below :data:`LIMB_MAX_INCONSISTENCY`) beat none and implausible ones; of two
+    plausible readings, the new one must agree clearly better (:data:`LIMB_TIE_RATIO`).
+    Without a plausible one, a reading without limb leads beats one whose rows disagree too
+    much to be limb leads.
+    """
+    ok_new = bool(np.isfinite(new) and new < LIMB_MAX_INCONSISTENCY)
+    ok_old = bool(np.isfinite(old) and old < LIMB_MAX_INCONSISTENCY)
+    if ok_new and ok_old:
+        return new < LIMB_TIE_RATIO * old
+    if ok_new != ok_old:
+        return ok_new
+    return bool(not np.isfinite(new) and np.isfinite(old))
+
 #: Width of the sheet's longer side taken when nothing else gives the scale, in mm
 #: (Letter 279 mm, A4 297 mm).
 PAGE_LONG_SIDE_MM = 285.0
@@ -980,17 +1006,20 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
     if layout == "auto":
         # Layouts that differ only in the order of their leads (standard and Cabrera, with
         # no names printed): the one whose limb leads agree with each other is right.
+        # Rows that disagree too much to be limb leads (a 6x1 precordial sheet) go to a
+        # layout without them.
         best = limb_inconsistency(dict(zip(STANDARD_LEADS, signals.T, strict=True)), fs)
         for alt in tied_layouts(match, names, layouts_extra):
             alt_out = _assemble(alt, rows, signal_traces, bases, t0, width, pxmm_y, px_per_s,
                                 det, fs, names)
             inc = limb_inconsistency(dict(zip(STANDARD_LEADS, alt_out[0].T, strict=True)), fs)
-            if np.isfinite(inc) and (not np.isfinite(best) or inc < LIMB_TIE_RATIO * best):
+            if _limb_reading_preferred(inc, best):
+                why = ("its limb leads agree" if np.isfinite(inc) else
+                       f"the rows disagree too much to be limb leads ({best:.2f})")
                 lay, best = alt, inc
                 signals, quality, segments = alt_out
                 warnings.append(f"layout {lay.name} chosen over {match.layout.name} (the same "
-                                "places, no printed names to tell them apart) because its "
-                                "limb leads agree")
+                                f"places, no printed names to tell them apart) because {why}")
     det.layout = lay.name
     det.layout_cost = float(match.costs.get(lay.name, match.cost))
     det.layout_candidates = {k: round(float(v), 3) for k, v in sorted(match.costs.items(),
