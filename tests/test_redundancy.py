@@ -269,6 +269,80 @@ def test_three_leads_at_a_time_cannot_be_pinned() -> None:
     assert any("cannot be told" in w for w in red.warnings())
 
 
+# --------------------------------------------------------------------------- repairing
+
+
+def _six_at_once(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ten seconds of noisy limb leads, all six printed in 0-5 s: truth plus each lead's
+    offset, the printed mask and the reading."""
+    rng = np.random.default_rng(seed)
+    n = int(10 * FS)
+    printed = _windows(n, ALL_5S)
+    truth = _limb(rng, n)
+    sig = _noisy(rng, truth, printed)
+    offsets = np.nanmedian(sig - truth, axis=0)
+    return truth + offsets, printed, sig
+
+
+def test_a_misread_stretch_is_repaired_from_the_other_limb_leads() -> None:
+    # A neighbour's wave taken for aVL's trace, and a stretch of II pulled down.
+    expected, printed, sig = _six_at_once(40)
+    wrong = np.zeros(sig.shape)
+    wrong[1000:1080, 4] = 0.8 * np.hanning(80)
+    wrong[1500:1530, 1] = -0.6
+    sig += wrong
+    red = limb_redundancy(sig, list(LIMB_LEADS), printed, FS)
+    far = np.abs(wrong) > 0.3                     # well beyond the tolerance
+    assert red.repaired[far].all()
+    assert not (red.repaired & (wrong == 0)).any()
+    np.testing.assert_allclose(red.signals[red.repaired], expected[red.repaired], atol=0.08)
+    untouched = ~red.repaired
+    np.testing.assert_array_equal(red.signals[untouched], sig[untouched])
+    assert (red.filled >= red.repaired).all()
+    assert any("aVL" in w and "consensus" in w for w in red.warnings(list(LIMB_LEADS)))
+
+
+def test_two_misread_leads_are_repaired_where_four_agree() -> None:
+    expected, printed, sig = _six_at_once(41)
+    sig[2000:2030, 0] += 0.7                     # I and II wrong together (neighbouring rows)
+    sig[2000:2030, 1] -= 0.7
+    red = limb_redundancy(sig, list(LIMB_LEADS), printed, FS)
+    assert red.repaired[2000:2030, :2].all()
+    np.testing.assert_allclose(red.signals[2000:2030, :2], expected[2000:2030, :2], atol=0.08)
+
+
+def test_no_repair_where_two_readings_find_as_many_supporters() -> None:
+    # I = II = 1 mV cut to 0.5 mV: that pair predicts III and an aVL read between the two
+    # readings; the true pair predicts III, aVR, aVF and that aVL. Four leads each.
+    expected, printed, sig = _six_at_once(44)
+    offsets = expected[0] - _limb(np.random.default_rng(44), sig.shape[0])[0]
+    read = {"I": 0.5, "II": 0.5, "III": 0.0, "aVR": -1.0, "aVL": 0.375, "aVF": 0.5}
+    for k, name in enumerate(LIMB_LEADS):
+        sig[1200:1240, k] = read[name] + offsets[k]
+    red = limb_redundancy(sig, list(LIMB_LEADS), printed, FS)
+    assert not red.repaired[1200:1240].any()
+    # One reading more on the true side (aVL read right) and I and II are repaired.
+    sig[1200:1240, 4] = 0.5 + offsets[4]
+    red = limb_redundancy(sig, list(LIMB_LEADS), printed, FS)
+    assert red.repaired[1200:1240, :2].all()
+
+
+def test_nothing_is_repaired_with_four_leads_or_fewer_or_when_off() -> None:
+    # 3x4+1: in 2.5-5 s only II (rhythm), aVR, aVL and aVF are known together.
+    rng = np.random.default_rng(42)
+    n = int(10 * FS)
+    printed = _windows(n, LAYOUT_3X4_1)
+    sig = _noisy(rng, _limb(rng, n), printed)
+    sig[1500:1530, 4] += 0.8
+    red = limb_redundancy(sig, list(LIMB_LEADS), printed, FS)
+    assert not red.repaired.any()
+    _, printed6, sig6 = _six_at_once(43)
+    sig6[1000:1030, 4] += 0.8
+    red = limb_redundancy(sig6, list(LIMB_LEADS), printed6, FS, repair=False)
+    assert not red.repaired.any()
+    np.testing.assert_array_equal(red.signals, sig6)
+
+
 def test_check_off() -> None:
     rng = np.random.default_rng(32)
     n = int(5 * FS)

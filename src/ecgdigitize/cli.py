@@ -135,7 +135,9 @@ def _add_digitizer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redundancy", choices=FILL_MODES, default="gaps",
                    help="fill limb-lead samples from the other limb leads (III = II - I, ...): "
                    "gaps: printed samples that could not be read; all: also where the lead was "
-                   "not printed; none: nothing (default: gaps). Filled samples are marked in "
+                   "not printed; none: nothing (default: gaps). With gaps and all, where five "
+                   "or more limb leads are read at once, samples that disagree with the others' "
+                   "consensus are replaced by it. Filled and replaced samples are marked in "
                    "the outputs; a limb lead that disagrees with the others is flagged in "
                    "every mode")
     p.add_argument("--segmenter", choices=("classical", "learned"), default="classical",

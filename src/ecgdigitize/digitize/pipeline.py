@@ -525,9 +525,12 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
         (:mod:`~.redundancy`): ``gaps`` fills limb-lead samples that were
         printed but could not be read from the other limb leads, ``all`` also
         reconstructs limb leads where they were not printed, ``none`` fills
-        nothing. Filled samples are marked in ``Result.filled``; in every
-        mode a limb lead that disagrees with the others is flagged (quality
-        lowered, a warning).
+        and repairs nothing. With ``gaps`` and ``all``, where five or more
+        limb leads are read at once (6x2, 12x1, 6x1 sheets), samples of a
+        lead that disagree with the consensus of the others are replaced by
+        it. Filled and repaired samples are marked in ``Result.filled``; in
+        every mode a limb lead that disagrees with the others is flagged
+        (quality lowered, a warning).
 
     Returns
     -------

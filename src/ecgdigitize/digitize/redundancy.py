@@ -18,6 +18,17 @@ three or more are known, they can be checked against each other.
   may be wrong too. A filled stretch is shifted so that it joins the lead's
   own readings at its ends (each digitized segment carries its own small
   baseline offset). Filled samples are marked.
+- **Repairing.** Where five or more limb leads are known at the same sample
+  (6x2, 12x1 and 6x1 sheets print all six at once), one that a tracer misread
+  (a neighbouring row's wave taken for its own) disagrees with the others,
+  which still agree among themselves. Every pair of those leads fixes (I, II)
+  and so predicts the rest; the pair whose prediction most leads match
+  (within :data:`REPAIR_TOLERANCE_MV` plus :data:`REPAIR_TOLERANCE_REL` of
+  the predicted value) is the consensus, refitted by least squares on the
+  leads that match it. Where at least four leads match, a lead that does not
+  is replaced by the consensus (plus its segment's median). Repaired samples
+  are marked like filled ones. With four leads or fewer the majority is too
+  thin to tell which lead is wrong, and nothing is repaired.
 - **Checking.** Where three or more limb leads are known at the same samples,
   each lead is compared with the least-squares fit of the others
   (leave-one-out); the root mean square of that residual, in mV, is the lead's
@@ -60,6 +71,9 @@ __all__ = [
     "MIN_OVERLAP_S",
     "FLAGGED_QUALITY_FACTOR",
     "FILL_TOLERANCE_MV",
+    "REPAIR_MIN_LEADS",
+    "REPAIR_TOLERANCE_MV",
+    "REPAIR_TOLERANCE_REL",
     "LimbRedundancy",
     "limb_redundancy",
     "limb_inconsistency",
@@ -104,6 +118,16 @@ _EDGE_S = 0.04
 #: Largest RMS disagreement of the limb leads around a sample, in mV, for it to be filled.
 FILL_TOLERANCE_MV = 0.1
 
+#: Least number of limb leads known at a sample for the consensus of the others to repair one.
+REPAIR_MIN_LEADS = 5
+
+#: A lead matches the consensus within this many mV plus :data:`REPAIR_TOLERANCE_REL` of
+#: the consensus value (steep QRS slopes carry small timing differences between rows).
+REPAIR_TOLERANCE_MV = 0.1
+
+#: Relative part of the repair tolerance.
+REPAIR_TOLERANCE_REL = 0.2
+
 #: Half-width of the neighbourhood over which that disagreement is measured, in s.
 _LOCAL_S = 0.1
 
@@ -120,7 +144,11 @@ class LimbRedundancy:
     signals : ndarray, shape (n_samples, n_leads)
         The input signals in mV with the filled samples set (a copy).
     filled : ndarray of bool, shape (n_samples, n_leads)
-        True where a sample was reconstructed from the other limb leads.
+        True where a sample was reconstructed from the other limb leads
+        (filled or repaired).
+    repaired : ndarray of bool, shape (n_samples, n_leads)
+        True where a sample that was read was replaced by the consensus of
+        the other limb leads (a subset of `filled`).
     residual_mv : dict of str to float
         Per limb lead present: RMS of its leave-one-out residual in mV over
         the samples where it and at least two other limb leads are known
@@ -139,17 +167,28 @@ class LimbRedundancy:
 
     signals: np.ndarray
     filled: np.ndarray
+    repaired: np.ndarray | None = None
     residual_mv: dict[str, float] = field(default_factory=dict)
     compared_s: dict[str, float] = field(default_factory=dict)
     threshold_mv: dict[str, float] = field(default_factory=dict)
     flagged: list[str] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)
 
-    def warnings(self) -> list[str]:
-        """One line per flagged lead and one for the unresolved leads, if any."""
+    def warnings(self, lead_names: Sequence[str] | None = None) -> list[str]:
+        """One line per flagged lead, one for the unresolved leads and, given the
+        signals' `lead_names`, one for the leads of which more than 1 % of the known
+        samples were repaired."""
         out = [f"lead {name} disagrees with the other limb leads (residual "
                f"{self.residual_mv[name]:.2f} mV over {self.compared_s[name]:.1f} s): its "
                "quality is lowered" for name in self.flagged]
+        if lead_names is not None and self.repaired is not None and self.repaired.any():
+            known = np.maximum(np.isfinite(self.signals).sum(axis=0), 1)
+            frac = self.repaired.sum(axis=0) / known
+            parts = [f"{name} {100 * f:.1f} %" for name, f in zip(lead_names, frac, strict=True)
+                     if f > 0.01]
+            if parts:
+                out.append("limb-lead samples that disagreed with the other limb leads were "
+                           f"replaced by their consensus: {', '.join(parts)}")
         if self.unresolved:
             worst = max(self.residual_mv[n] for n in self.unresolved)
             out.append(f"limb leads {', '.join(self.unresolved)} disagree (residual up to "
@@ -188,6 +227,66 @@ def _solve(values: np.ndarray, use: np.ndarray, coef: np.ndarray) -> np.ndarray:
         pinv = np.linalg.pinv(coef[cols])
         theta[rows] = values[np.ix_(rows, cols)] @ pinv.T
     return theta
+
+
+def _consensus(xn: np.ndarray, use: np.ndarray, coef: np.ndarray, tol_mv: float,
+               tol_rel: float) -> np.ndarray:
+    """Leads that match the consensus of the limb leads at each sample.
+
+    Every pair of leads in `use` with independent coefficients fixes (I, II)
+    and predicts the other leads; the pair whose prediction most leads match
+    (within ``tol_mv + tol_rel * |prediction|``; ties to the smaller sum of
+    squared residuals) gives the consensus. It must be unambiguous: where
+    another pair's prediction is matched by as many leads, but not the same
+    ones (three leads misread alike against three read right), there is no
+    consensus.
+
+    Parameters
+    ----------
+    xn : ndarray, shape (n, m)
+        Limb-lead values in mV with each segment's median taken off.
+    use : ndarray of bool, shape (n, m)
+        Leads that vote at each sample.
+    coef : ndarray, shape (m, 2)
+        Each lead as a combination of (I, II).
+    tol_mv, tol_rel : float
+        Tolerance in mV and relative to the predicted value.
+
+    Returns
+    -------
+    ndarray of bool, shape (n, m)
+        True where a voting lead matches the consensus (False everywhere in
+        a row without one).
+    """
+    n, m = use.shape
+    best = np.zeros((n, m), dtype=bool)
+    best_count = np.full(n, -1)
+    best_sse = np.full(n, np.inf)
+    votes: list[tuple[np.ndarray, np.ndarray]] = []     # (count, set of leads) per pair
+    bits = 1 << np.arange(m)
+    vals = np.where(use, xn, 0.0)
+    for a in range(m):
+        for b in range(a + 1, m):
+            pair = coef[[a, b]]
+            if abs(np.linalg.det(pair)) < 1e-9:
+                continue
+            both = use[:, a] & use[:, b]
+            pred = (vals[:, [a, b]] @ np.linalg.inv(pair).T) @ coef.T
+            err = np.abs(vals - pred)
+            match = use & (err <= tol_mv + tol_rel * np.abs(pred)) & both[:, None]
+            count = match.sum(axis=1)
+            sse = np.where(match, err ** 2, 0.0).sum(axis=1)
+            better = both & ((count > best_count) | ((count == best_count) & (sse < best_sse)))
+            best[better] = match[better]
+            best_count[better] = count[better]
+            best_sse[better] = sse[better]
+            votes.append((np.where(both, count, -1), match @ bits))
+    chosen = best @ bits
+    rival = np.full(n, -1)
+    for count, leads in votes:
+        rival = np.where((leads != chosen) & (count > rival), count, rival)
+    best[rival >= best_count] = False
+    return best
 
 
 def _segment_ids(present: np.ndarray) -> np.ndarray:
@@ -294,11 +393,14 @@ def _edge_offset(x_k: np.ndarray, fit_k: np.ndarray, idx: np.ndarray) -> float |
 
 def limb_redundancy(signals: np.ndarray, lead_names: Sequence[str], printed: np.ndarray,
                     fs: float, *, fill: str = "gaps", check: bool = True,
+                    repair: bool = True,
                     residual_min_mv: float = RESIDUAL_MIN_MV,
                     residual_rel: float = RESIDUAL_REL,
                     min_overlap_s: float = MIN_OVERLAP_S,
-                    fill_tolerance_mv: float = FILL_TOLERANCE_MV) -> LimbRedundancy:
-    """Fill limb-lead gaps from the other limb leads and flag a lead that disagrees.
+                    fill_tolerance_mv: float = FILL_TOLERANCE_MV,
+                    repair_tolerance_mv: float = REPAIR_TOLERANCE_MV,
+                    repair_tolerance_rel: float = REPAIR_TOLERANCE_REL) -> LimbRedundancy:
+    """Fill limb-lead gaps from the other limb leads, repair and flag leads that disagree.
 
     Parameters
     ----------
@@ -320,6 +422,11 @@ def limb_redundancy(signals: np.ndarray, lead_names: Sequence[str], printed: np.
         nothing (the check still runs).
     check : bool
         Compare the leads with each other and flag those that disagree.
+    repair : bool
+        Replace the samples of a lead that disagrees with the consensus of
+        the others where at least :data:`REPAIR_MIN_LEADS` limb leads are
+        known and four of them agree (flagged leads neither vote nor are
+        repaired).
     residual_min_mv : float
         Smallest RMS residual that flags a lead, in mV.
     residual_rel : float
@@ -330,12 +437,15 @@ def limb_redundancy(signals: np.ndarray, lead_names: Sequence[str], printed: np.
         A sample is filled only if the limb leads agree within this RMS
         residual, in mV, within 0.1 s of it (where they can be compared
         there); ``inf`` fills regardless.
+    repair_tolerance_mv, repair_tolerance_rel : float
+        A lead matches the consensus within ``repair_tolerance_mv`` plus
+        ``repair_tolerance_rel`` times the consensus value, in mV.
 
     Returns
     -------
     LimbRedundancy
-        Filled signals (a copy), the filled-sample mask, per-lead residuals
-        in mV, flagged and unresolved leads.
+        Filled and repaired signals (a copy), the masks of reconstructed
+        samples, per-lead residuals in mV, flagged and unresolved leads.
 
     Raises
     ------
@@ -356,7 +466,8 @@ def limb_redundancy(signals: np.ndarray, lead_names: Sequence[str], printed: np.
         raise OptionError(f"printed mask of shape {printed.shape} does not match signals of "
                           f"shape {sig.shape}")
     filled = np.zeros(sig.shape, dtype=bool)
-    out = LimbRedundancy(signals=sig, filled=filled)
+    repaired = np.zeros(sig.shape, dtype=bool)
+    out = LimbRedundancy(signals=sig, filled=filled, repaired=repaired)
 
     canon = [normalize_lead_name(n).lstrip("-") for n in lead_names]
     cols = [j for j, n in enumerate(canon) if n in LIMB_COEFFICIENTS]
@@ -423,6 +534,22 @@ def limb_redundancy(signals: np.ndarray, lead_names: Sequence[str], printed: np.
             out.threshold_mv[name] = float(thr[j])
             out.compared_s[name] = float(n_cmp[j]) / fs
         out.unresolved = [names[j] for j in range(len(cols)) if trusted[j] and over[j]]
+
+    if repair:
+        voters = known & trusted[None, :]
+        match = _consensus(xn, voters, coef, repair_tolerance_mv, repair_tolerance_rel)
+        agreed = ((voters.sum(axis=1) >= REPAIR_MIN_LEADS)
+                  & (match.sum(axis=1) >= REPAIR_MIN_LEADS - 1))
+        if agreed.any():
+            fit = _solve(xn, match & agreed[:, None], coef) @ coef.T
+            offset = x - xn                      # each segment's median
+            for k, j_sig in enumerate(cols):
+                bad = agreed & voters[:, k] & ~match[:, k]
+                sig[bad, j_sig] = fit[bad, k] + offset[bad, k]
+                repaired[bad, j_sig] = True
+            filled |= repaired
+            x = sig[:, cols]
+            xn = _centre_segments(x, present)
 
     if fill == "none":
         return out
@@ -543,7 +670,8 @@ def printed_mask(traces: Sequence[LeadTrace], lead_names: Sequence[str], n_sampl
 def apply_redundancy(result: Result, fill: str = "gaps") -> LimbRedundancy:
     """Apply :func:`limb_redundancy` to a digitized sheet, in place.
 
-    Sets ``result.signals`` (filled samples), ``result.filled``,
+    Leads are repaired unless `fill` is ``none`` (then they are only checked).
+    Sets ``result.signals`` (filled and repaired samples), ``result.filled``,
     ``result.flagged_leads`` and ``result.limb_residual_mv``, lowers the
     quality of flagged leads by :data:`FLAGGED_QUALITY_FACTOR` and adds a
     warning per flagged lead (and one for unresolved ones).
@@ -566,7 +694,8 @@ def apply_redundancy(result: Result, fill: str = "gaps") -> LimbRedundancy:
     """
     n = result.signals.shape[0]
     printed = printed_mask(result.traces, result.lead_names, n, result.fs)
-    red = limb_redundancy(result.signals, result.lead_names, printed, result.fs, fill=fill)
+    red = limb_redundancy(result.signals, result.lead_names, printed, result.fs, fill=fill,
+                          repair=fill != "none")
     result.signals = red.signals
     result.filled = red.filled
     result.flagged_leads = list(red.flagged)
@@ -574,6 +703,6 @@ def apply_redundancy(result: Result, fill: str = "gaps") -> LimbRedundancy:
     for name in red.flagged:
         if name in result.quality:
             result.quality[name] = result.quality[name] * FLAGGED_QUALITY_FACTOR
-    result.warnings.extend(red.warnings())
+    result.warnings.extend(red.warnings(result.lead_names))
     return red
 
