@@ -30,7 +30,6 @@ import argparse
 import datetime
 import json
 import shlex
-import statistics
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -80,18 +79,26 @@ def run_one(task: tuple) -> dict[str, Any]:
                 i0 = int(round(float(seg["t_start_s"]) * rec.fs))
                 vals = np.asarray(seg["signal_mv"], float)[: max(n - i0, 0)]
                 truth[i0:i0 + vals.size] = vals
-        snr = snr_reference(truth, rec.signals[:, rec.lead_names.index(name_k)], rec.fs).snr_db
-        leads[name_k] = float(snr) if np.isfinite(snr) else 0.0
+        leads[name_k] = float(snr_reference(
+            truth, rec.signals[:, rec.lead_names.index(name_k)], rec.fs).snr_db)
     return {"set": set_name, "stem": f"{set_name}_{i:03d}_{name}", "leads": leads}
 
 
 def _digitized(folder: Path | None) -> dict[str, dict[str, float]]:
-    """Per-sheet lead SNRs (reference convention) of a bench_digitize run, by stem."""
+    """Per-sheet lead SNRs (reference convention) of a bench_digitize run, by stem
+    (unscored leads left out, as bench_digitize's medians do)."""
     if folder is None:
         return {}
     rows = json.loads((folder / "per_sheet.json").read_text(encoding="utf-8"))["sheets"]
-    return {r["stem"]: {k: (v["ref"] if v["ref"] is not None else 0.0)
-                        for k, v in (r.get("leads") or {}).items()} for r in rows}
+    return {r["stem"]: {k: v["ref"] for k, v in (r.get("leads") or {}).items()
+                        if v["ref"] is not None} for r in rows}
+
+
+def _median(values: list[float]) -> float:
+    """Median of the finite values (NaN if none)."""
+    a = np.asarray(values, float)
+    a = a[np.isfinite(a)]
+    return float(np.median(a)) if a.size else float("nan")
 
 
 def report(rows: list[dict[str, Any]], dig: dict[str, dict[str, float]],
@@ -101,7 +108,8 @@ def report(rows: list[dict[str, Any]], dig: dict[str, dict[str, float]],
          "", f"Code: {code_line()}.", "", f"Machine: {machine_line()}.", "",
          f"Sheets: those of `bench_digitize.py` (seed {args.seed}) from {source_desc}, "
          "generated without their geometric warp; every lead read back from its own "
-         "pixels of the instance mask. SNR per lead, reference convention.", ""]
+         "pixels of the instance mask. SNR per lead, reference convention; a sheet is "
+         "below 10 dB by the median of its leads.", ""]
     head = "| set | sheets | oracle: median SNR per lead, dB | oracle: sheets below 10 dB |"
     rule = "|---|---|---|---|"
     if dig:
@@ -113,12 +121,11 @@ def report(rows: list[dict[str, Any]], dig: dict[str, dict[str, float]],
         if not rs:
             continue
         vals = [v for r in rs for v in r["leads"].values()]
-        low = sum(statistics.median(r["leads"].values()) < 10.0 for r in rs if r["leads"])
-        line = (f"| {set_name} | {len(rs)} | {statistics.median(vals):.1f} | "
-                f"{low}/{len(rs)} |")
+        low = sum(not _median(list(r["leads"].values())) >= 10.0 for r in rs)
+        line = f"| {set_name} | {len(rs)} | {_median(vals):.1f} | {low}/{len(rs)} |"
         if dig:
             dv = [v for r in rs for v in dig.get(r["stem"], {}).values()]
-            line += f" {statistics.median(dv):.1f} |" if dv else " - |"
+            line += f" {_median(dv):.1f} |" if dv else " - |"
         L.append(line)
     L.append("")
     return "\n".join(L)
