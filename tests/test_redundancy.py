@@ -404,6 +404,20 @@ def test_apply_to_result() -> None:
     assert summary["limb_residual_mv"]["aVR"] > 0.1
 
 
+@pytest.mark.parametrize(("fill", "repair", "repaired"), [
+    ("gaps", None, True), ("gaps", False, False), ("none", None, False)])
+def test_apply_repairs_unless_told_not_to(fill: str, repair: bool | None,
+                                          repaired: bool) -> None:
+    result = _result(fill_gap=False)
+    k = STANDARD_LEADS.index("aVL")
+    misread = result.signals[1000:1040, k].copy() + 0.8
+    result.signals[1000:1040, k] = misread
+    apply_redundancy(result, fill, repair=repair)
+    changed = not np.allclose(result.signals[1000:1040, k], misread)
+    assert changed == repaired
+    assert (result.filled is not None and bool(result.filled[1000:1040, k].any())) == repaired
+
+
 def test_result_without_filled() -> None:
     result = _result(fill_gap=False)
     summary = result.summary()

@@ -708,7 +708,9 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
                  quality=result["quality"], detected=det, traces=traces, timings_s=timings,
                  source=source, image_shape=in_shape, warnings=warnings)
     t_red = time.perf_counter()
-    apply_redundancy(out, redundancy)
+    # The consensus of the limb leads presumes each row is the lead the layout says; with
+    # more or fewer rows than the layout has, that is in doubt and nothing is repaired.
+    apply_redundancy(out, redundancy, repair=redundancy != "none" and result["rows_match"])
     timings["redundancy"] = time.perf_counter() - t_red
     timings["total"] = float(sum(v for k, v in timings.items()))
     return out
@@ -1034,7 +1036,8 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
             warnings.append(f"lead {name} could not be read")
     timings["assemble"] = time.perf_counter() - t_asm
     return {"signals": signals, "quality": quality, "segments": segments, "detected": det,
-            "flip": flip, "n_pulses": len(found), "n_hanging": n_hanging}
+            "flip": flip, "n_pulses": len(found), "n_hanging": n_hanging,
+            "rows_match": lay.n_rows == len(rows)}
 
 
 def _assemble(lay: Layout, rows: list[Row], traced: list[TracedRow], bases: list[float],

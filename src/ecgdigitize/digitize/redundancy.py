@@ -667,10 +667,12 @@ def printed_mask(traces: Sequence[LeadTrace], lead_names: Sequence[str], n_sampl
     return mask
 
 
-def apply_redundancy(result: Result, fill: str = "gaps") -> LimbRedundancy:
+def apply_redundancy(result: Result, fill: str = "gaps",
+                     repair: bool | None = None) -> LimbRedundancy:
     """Apply :func:`limb_redundancy` to a digitized sheet, in place.
 
-    Leads are repaired unless `fill` is ``none`` (then they are only checked).
+    Leads are repaired unless `repair` is False or, by default, `fill` is
+    ``none`` (then they are only checked).
     Sets ``result.signals`` (filled and repaired samples), ``result.filled``,
     ``result.flagged_leads`` and ``result.limb_residual_mv``, lowers the
     quality of flagged leads by :data:`FLAGGED_QUALITY_FACTOR` and adds a
@@ -682,6 +684,9 @@ def apply_redundancy(result: Result, fill: str = "gaps") -> LimbRedundancy:
         Digitized sheet (its ``traces`` give the printed windows).
     fill : {"gaps", "all", "none"}
         See :func:`limb_redundancy`.
+    repair : bool, optional
+        Repair leads that disagree with the others' consensus (default: unless
+        `fill` is ``none``).
 
     Returns
     -------
@@ -695,7 +700,7 @@ def apply_redundancy(result: Result, fill: str = "gaps") -> LimbRedundancy:
     n = result.signals.shape[0]
     printed = printed_mask(result.traces, result.lead_names, n, result.fs)
     red = limb_redundancy(result.signals, result.lead_names, printed, result.fs, fill=fill,
-                          repair=fill != "none")
+                          repair=(fill != "none") if repair is None else repair)
     result.signals = red.signals
     result.filled = red.filled
     result.flagged_leads = list(red.flagged)
