@@ -526,11 +526,12 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
         printed but could not be read from the other limb leads, ``all`` also
         reconstructs limb leads where they were not printed, ``none`` fills
         and repairs nothing. With ``gaps`` and ``all``, where five or more
-        limb leads are read at once (6x2, 12x1, 6x1 sheets), samples of a
-        lead that disagree with the consensus of the others are replaced by
-        it. Filled and repaired samples are marked in ``Result.filled``; in
-        every mode a limb lead that disagrees with the others is flagged
-        (quality lowered, a warning).
+        limb leads are read at once (6x2, 12x1, 6x1 sheets) and the rows
+        found match the layout, samples of a lead that disagree with the
+        consensus of the others are replaced by it. Filled and repaired
+        samples are marked in ``Result.filled``; in every mode a limb lead
+        that disagrees with the others is flagged (quality lowered, a
+        warning).
 
     Returns
     -------
@@ -745,6 +746,7 @@ def _limb_reading_preferred(new: float, old: float) -> bool:
     if ok_new != ok_old:
         return ok_new
     return bool(not np.isfinite(new) and np.isfinite(old))
+
 
 #: Width of the sheet's longer side taken when nothing else gives the scale, in mm
 #: (Letter 279 mm, A4 297 mm).

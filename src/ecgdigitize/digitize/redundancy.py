@@ -25,9 +25,10 @@ three or more are known, they can be checked against each other.
   and so predicts the rest; the pair whose prediction most leads match
   (within :data:`REPAIR_TOLERANCE_MV` plus :data:`REPAIR_TOLERANCE_REL` of
   the predicted value) is the consensus, refitted by least squares on the
-  leads that match it. Where at least four leads match, a lead that does not
-  is replaced by the consensus (plus its segment's median). Repaired samples
-  are marked like filled ones. With four leads or fewer the majority is too
+  leads that match it. Where at least four leads match it and no other
+  prediction is matched by as many (a different set of) leads, a lead that
+  does not match is replaced by the consensus (plus its segment's median).
+  Repaired samples are marked like filled ones. With four leads or fewer the majority is too
   thin to tell which lead is wrong, and nothing is repaired.
 - **Checking.** Where three or more limb leads are known at the same samples,
   each lead is compared with the least-squares fit of the others
@@ -142,7 +143,7 @@ class LimbRedundancy:
     Parameters
     ----------
     signals : ndarray, shape (n_samples, n_leads)
-        The input signals in mV with the filled samples set (a copy).
+        The input signals in mV with the filled and repaired samples set (a copy).
     filled : ndarray of bool, shape (n_samples, n_leads)
         True where a sample was reconstructed from the other limb leads
         (filled or repaired).
@@ -238,8 +239,8 @@ def _consensus(xn: np.ndarray, use: np.ndarray, coef: np.ndarray, tol_mv: float,
     (within ``tol_mv + tol_rel * |prediction|``; ties to the smaller sum of
     squared residuals) gives the consensus. It must be unambiguous: where
     another pair's prediction is matched by as many leads, but not the same
-    ones (three leads misread alike against three read right), there is no
-    consensus.
+    ones (two leads cut short alike, with a small lead that fits both
+    readings), there is no consensus.
 
     Parameters
     ----------
