@@ -252,6 +252,21 @@ def run_sheet(task: tuple) -> dict[str, Any]:
     return row
 
 
+def record_sources() -> tuple[list[str], str]:
+    """The real records of ``../shared/data/records`` (else the simulator), and their name
+    for a report."""
+    if RECORDS.is_dir():
+        sources = sorted(list_record_sources(RECORDS))
+        return sources, f"the {len(sources)} real records of `../shared/data/records`"
+    return [SIMULATOR], "the built-in simulator"
+
+
+def append_results(text: str) -> None:
+    """Append a section to benchmarks/RESULTS.md."""
+    with open(HERE / "RESULTS.md", "a", encoding="utf-8") as f:
+        f.write("\n" + text)
+
+
 def make_tasks(n: int, set_name: str, sources: list[str], seed: int, out_dir: str,
                key: int, options: dict[str, Any] | None = None) -> list[tuple]:
     order = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, key))) \

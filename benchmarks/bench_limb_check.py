@@ -36,14 +36,18 @@ import numpy as np
 from ecgdigitize.digitize.pipeline import LIMB_MAX_INCONSISTENCY, digitize
 from ecgdigitize.digitize.redundancy import limb_inconsistency
 from ecgdigitize.errors import EcgDigitizeError
-from ecgdigitize.synth.dataset import SIMULATOR, list_record_sources
 from ecgdigitize.synth.presets import sample_spec
 from ecgdigitize.synth.sheet import generate_sheet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_digitize import RECORDS, _load_record, code_line, machine_line  # noqa: E402
+from bench_digitize import (  # noqa: E402
+    _load_record,
+    append_results,
+    code_line,
+    machine_line,
+    record_sources,
+)
 
-HERE = Path(__file__).resolve().parent
 PRESETS = ("clean-scan", "bw-scan", "degraded", "photo", "overlap")
 KINDS = ("6x1-limb", "6x1-precordial")
 
@@ -116,11 +120,7 @@ def main() -> None:
     ap.add_argument("--write-results", action="store_true",
                     help="append a dated section to benchmarks/RESULTS.md")
     args = ap.parse_args()
-    if RECORDS.is_dir():
-        sources = sorted(list_record_sources(RECORDS))
-        source_desc = f"the {len(sources)} real records of `../shared/data/records`"
-    else:
-        sources, source_desc = [SIMULATOR], "the built-in simulator"
+    sources, source_desc = record_sources()
     children = np.random.SeedSequence(args.seed).spawn(2 * args.n)
     tasks = [(i, KINDS[i % 2], sources[(i // 2) % len(sources)], children[i])
              for i in range(2 * args.n)]
@@ -129,8 +129,7 @@ def main() -> None:
     text = report(rows, args, source_desc)
     print(text)
     if args.write_results:
-        with open(HERE / "RESULTS.md", "a", encoding="utf-8") as f:
-            f.write("\n" + text)
+        append_results(text)
 
 
 if __name__ == "__main__":

@@ -38,22 +38,21 @@ from typing import Any
 import numpy as np
 
 from ecgdigitize.evaluate.metrics import snr_reference
-from ecgdigitize.synth.dataset import SIMULATOR, list_record_sources
+from ecgdigitize.synth.dataset import SIMULATOR
 from ecgdigitize.synth.oracle import oracle_record
 from ecgdigitize.synth.sheet import generate_sheet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_digitize import (  # noqa: E402
-    RECORDS,
     SET_KEYS,
     SPEC_MAKERS,
     _load_record,
+    append_results,
     code_line,
     machine_line,
     make_tasks,
+    record_sources,
 )
-
-HERE = Path(__file__).resolve().parent
 
 
 def run_one(task: tuple) -> dict[str, Any]:
@@ -145,11 +144,7 @@ def main() -> None:
     ap.add_argument("--write-results", action="store_true",
                     help="append a dated section to benchmarks/RESULTS.md")
     args = ap.parse_args()
-    if RECORDS.is_dir():
-        sources = sorted(list_record_sources(RECORDS))
-        source_desc = f"the {len(sources)} real records of `../shared/data/records`"
-    else:
-        sources, source_desc = [SIMULATOR], "the built-in simulator"
+    sources, source_desc = record_sources()
     counts = {"clean": args.n_clean, "scan": args.n_scan, "photo": args.n_photo,
               "degraded": args.n_degraded, "overlap": args.n_overlap}
     tasks = [t for name, key in SET_KEYS.items()
@@ -159,8 +154,7 @@ def main() -> None:
     text = report(rows, _digitized(args.digitized), args, source_desc)
     print(text)
     if args.write_results:
-        with open(HERE / "RESULTS.md", "a", encoding="utf-8") as f:
-            f.write("\n" + text)
+        append_results(text)
 
 
 if __name__ == "__main__":
