@@ -83,7 +83,8 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, source_desc: st
          f"Machine: {machine_line()}.", "",
          f"Sheets: {args.n} printed with limb leads and {args.n} with precordial leads, "
          f"presets {', '.join(PRESETS)} in turn, from {source_desc}. Each is read as "
-         "`6x1-limb` (limb inconsistency of that reading) and with the automatic layout "
+         "`6x1-limb` with `redundancy=none` (limb inconsistency of that reading, unfilled "
+         "and unrepaired as the layout choice sees it) and with the automatic layout "
          f"choice; the threshold is {LIMB_MAX_INCONSISTENCY}.", "",
          "| printed | sheets | read | inconsistency min / median / max | at or above "
          "threshold | automatic layout right |", "|---|---|---|---|---|---|"]
