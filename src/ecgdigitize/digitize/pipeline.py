@@ -723,7 +723,7 @@ LIMB_TIE_RATIO = 0.5
 
 #: Relative inconsistency of limb leads (:func:`~.redundancy.limb_inconsistency`) from which
 #: rows read as limb leads are taken not to be limb leads. On 24 generated 6x1-limb sheets
-#: (five presets, benchmarks/bench_limb_check.py) limb leads gave at most 0.49 save one
+#: (five presets, benchmarks/bench_limb_check.py) limb leads gave at most 0.27 save one
 #: reading that had failed altogether; 23 of 24 precordial sheets read as limb leads gave
 #: 0.5 or more (median 0.75). Correctly named readings of the digitizer benchmark's sets
 #: stay under 0.31.
