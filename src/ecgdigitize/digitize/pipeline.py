@@ -839,7 +839,7 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
     t_start = time.perf_counter()
     mask = sheet.mask
     est = pxmm_x if np.isfinite(pxmm_x) else max(sheet.ink.shape) / 280.0
-    comps = trace_components(mask, est)
+    comps = trace_components(mask, est, grid=None if sheet.grid_is_ink else sheet.grid)
     rows = find_rows(comps, pxmm_y if np.isfinite(pxmm_y) else est)
     if not rows:
         raise NotAnEcgError("no ECG trace rows found (is this a paper ECG?)")

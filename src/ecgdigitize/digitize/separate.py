@@ -149,8 +149,8 @@ def separate(image: np.ndarray) -> Separation:
     if sample.size > 200_000:
         sample = sample[:: sample.size // 200_000 + 1]
     thr = _otsu(sample) if sample.size else 0.5
-    thr = float(np.clip(thr, 0.4, 0.7))
     grid_is_ink = chromatic < 0.3
+    thr = float(np.clip(thr, _least_threshold(ink, marks, chroma, grid_is_ink), 0.7))
     trace = ink_mask(ink, thr)
     # Grid evidence leaves out pen ink (traces and text would mislead the period search),
     # unless the grid itself is mostly ink (black grids, black-and-white scans): then
@@ -161,6 +161,29 @@ def separate(image: np.ndarray) -> Separation:
     grid = without_ink if (not grid_is_ink or kept >= 0.5 * n_marks) else marked
     return Separation(ink=ink.astype(np.float32), trace=trace, grid=grid.astype(np.float32),
                       grid_is_ink=grid_is_ink, ink_threshold=thr)
+
+
+def _least_threshold(ink: np.ndarray, marks: np.ndarray, chroma: np.ndarray,
+                     grid_is_ink: bool) -> float:
+    """Lowest ink threshold that keeps a coloured grid out of the trace mask.
+
+    The default floor of 0.4 keeps a neutral grid (grey, black, a
+    black-and-white scan) and paper texture out. Under a coloured grid the
+    floor can be lower: the grid's own ink darkness is known from its
+    chromatic pixels, and a faint grey trace (a screen grab of a thin
+    anti-aliased line, ink darkness 0.2–0.35) lies above it. The floor is
+    then the 95th percentile of the chromatic pixels' ink plus 0.05, at
+    least 0.15.
+    """
+    if grid_is_ink:
+        return 0.4
+    coloured = marks & (chroma > 30)
+    if np.count_nonzero(coloured) < 100:
+        return 0.4
+    sample = ink[coloured]
+    if sample.size > 200_000:
+        sample = sample[:: sample.size // 200_000 + 1]
+    return float(np.clip(np.percentile(sample, 95) + 0.05, 0.15, 0.4))
 
 
 def _line_positions(count: np.ndarray, pitch_px: float, min_frac: float) -> np.ndarray:

@@ -45,6 +45,9 @@ from .stroke import stroke_centre, stroke_centre_morph
 #: :func:`~.stroke.stroke_centre`, which is more accurate for them.
 THICK_PEN_RADIUS_PX = 1.2
 
+#: Grid evidence above which a gap in a trace is taken to be a grid line crossing it.
+GRID_GAP_LEVEL = 0.05
+
 __all__ = ["Row", "TracedRow", "trace_components", "find_rows", "column_runs", "trace_row",
            "trace_rows"]
 
@@ -113,8 +116,8 @@ class TracedRow:
         return self.x0_px + np.arange(self.y_px.size)
 
 
-def trace_components(mask: np.ndarray, px_per_mm: float, min_width_mm: float = 20.0
-                     ) -> np.ndarray:
+def trace_components(mask: np.ndarray, px_per_mm: float, min_width_mm: float = 20.0,
+                     grid: np.ndarray | None = None) -> np.ndarray:
     """Keep the connected components of `mask` at least `min_width_mm` wide and sparse.
 
     Parameters
@@ -125,6 +128,11 @@ def trace_components(mask: np.ndarray, px_per_mm: float, min_width_mm: float = 2
         Horizontal scale in px/mm.
     min_width_mm : float
         Least width of a trace component, in mm.
+    grid : ndarray, shape (H, W), float, optional
+        Grid evidence in [0, 1]. Where given, horizontal gaps of up to 1 mm in
+        the ink whose pixels are grid (a faint trace crossing a grid line) are
+        bridged when components are formed; gaps over paper (between words of
+        text) are not.
 
     Returns
     -------
@@ -132,8 +140,15 @@ def trace_components(mask: np.ndarray, px_per_mm: float, min_width_mm: float = 2
     """
     # Bridge gaps as wide as a grid line (a thin trace printed under the grid, faint
     # anti-aliased strokes) before labelling.
+    m8 = mask.astype(np.uint8)
+    if grid is not None:
+        # A faint trace breaks where it crosses a coloured grid line, over the line's width
+        # and its anti-aliased edges: close such gaps along the trace, where they are grid.
+        kx = 2 * max(int(round(0.5 * px_per_mm)), 1) + 1
+        closed = cv2.morphologyEx(m8, cv2.MORPH_CLOSE, np.ones((1, kx), np.uint8))
+        m8 = np.where((closed > 0) & (grid > GRID_GAP_LEVEL), 1, m8).astype(np.uint8)
     k = 2 * max(int(round(0.25 * px_per_mm)), 1) + 1
-    bridged = cv2.dilate(mask.astype(np.uint8), np.ones((k, k), np.uint8))
+    bridged = cv2.dilate(m8, np.ones((k, k), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(bridged, connectivity=8)
     if n <= 1:
         return np.zeros_like(mask, bool)
