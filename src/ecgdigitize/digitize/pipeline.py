@@ -677,7 +677,7 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
             warnings.append("no grid found: scale taken from the image's dpi")
         else:
             pxmm_x = pxmm_y = float("nan")
-            scale_source = "pulse"
+            scale_source = "pulse"  # or "rows"/"page": settled once the rows are traced
     lap("gridscale")
 
     found_so_far = list(warnings)
@@ -764,10 +764,14 @@ def _limb_reading_preferred(new: float, old: float) -> bool:
 #: (Letter 279 mm, A4 297 mm).
 PAGE_LONG_SIDE_MM = 285.0
 
+#: Length of a full-width row of trace on a standard sheet, in mm: 10 s at 25 mm/s, or
+#: 5 s at 50 mm/s.
+STANDARD_ROW_MM = 250.0
+
 
 def _scale_without_grid(mask: np.ndarray, traced: list[TracedRow], bases: list[float],
                         est: float, speed_opt: float | None, gain_opt: float | None,
-                        warnings: list[str]) -> float:
+                        warnings: list[str]) -> tuple[float, str]:
     """Scale in px/mm of a sheet whose grid cannot be seen, from its calibration pulses.
 
     A pulse is 0.2 s wide and 1 mV tall, so its width and height in px give
@@ -775,7 +779,9 @@ def _scale_without_grid(mask: np.ndarray, traced: list[TracedRow], bases: list[f
     (speed, gain) pairs, and of those pairs (restricted by the options and by
     the printed settings where read) the one whose scale makes the image's
     longer side closest to a page (:data:`PAGE_LONG_SIDE_MM`) is taken. Without
-    a pulse the image is taken to span a page.
+    a pulse, the full-width rows of trace are taken to be
+    :data:`STANDARD_ROW_MM` long (:func:`_scale_from_rows`); where they do not
+    look like a standard sheet's, the image is taken to span a page.
 
     Parameters
     ----------
@@ -792,8 +798,10 @@ def _scale_without_grid(mask: np.ndarray, traced: list[TracedRow], bases: list[f
 
     Returns
     -------
-    float
+    scale : float
         Scale in px/mm (both axes).
+    source : {"pulse", "rows", "page"}
+        What gave it.
     """
     sizes = []
     for tr, base in zip(traced, bases, strict=True):
@@ -802,9 +810,15 @@ def _scale_without_grid(mask: np.ndarray, traced: list[TracedRow], bases: list[f
             sizes.append((p.width_mm * est, p.height_mm * est))
     long_px = float(max(mask.shape))
     if not sizes:
+        from_rows = _scale_from_rows(traced, long_px)
+        if from_rows is not None:
+            warnings.append("no grid and no calibration pulse found: scale assumed from the "
+                            f"length of the rows of trace (taken as {STANDARD_ROW_MM:g} mm, "
+                            "10 s at 25 mm/s)")
+            return from_rows, "rows"
         warnings.append("no grid and no calibration pulse found: scale assumed from the page "
                         f"size (the image's longer side taken as {PAGE_LONG_SIDE_MM:g} mm)")
-        return long_px / PAGE_LONG_SIDE_MM
+        return long_px / PAGE_LONG_SIDE_MM, "page"
     width_px, height_px = np.median(np.array(sizes), axis=0)
     printed = read_printed_settings(mask, est) if speed_opt is None or gain_opt is None \
         else PrintedSettings(None, None, 0.0, None)
@@ -829,10 +843,37 @@ def _scale_without_grid(mask: np.ndarray, traced: list[TracedRow], bases: list[f
         gain = float(gains[0]) if len(gains) == 1 else 10.0
         warnings.append(f"no grid found: scale taken from the calibration pulse, assuming "
                         f"{gain:g} mm/mV")
-        return float(height_px) / gain
+        return float(height_px) / gain, "pulse"
     _, scale, speed, gain = best
     warnings.append(f"no grid found: scale taken from the calibration pulse's height and width "
                     f"({speed:g} mm/s, {gain:g} mm/mV)")
+    return scale, "pulse"
+
+
+def _scale_from_rows(traced: list[TracedRow], long_px: float,
+                     page_mm: tuple[float, float] = (255.0, 340.0)) -> float | None:
+    """Scale in px/mm from the length of a sheet's full-width rows of trace, or None.
+
+    Standard sheets print every row (or the rhythm strip under a grid of
+    shorter leads) over :data:`STANDARD_ROW_MM`: 10 s at 25 mm/s, 5 s at
+    50 mm/s, so the row length gives the horizontal scale whatever the speed.
+    The longest rows are read (the median of those within 5 % of the
+    longest); the scale is used only where it makes the image's longer side
+    a page (`page_mm`, in mm), i.e. where the rows are plausibly a standard
+    sheet's.
+    """
+    lengths = []
+    for tr in traced:
+        cols = np.flatnonzero(np.isfinite(tr.y_px))
+        if cols.size >= 2:
+            lengths.append(float(cols[-1] - cols[0] + 1))
+    if not lengths:
+        return None
+    lengths_a = np.asarray(lengths)
+    row_px = float(np.median(lengths_a[lengths_a >= 0.95 * lengths_a.max()]))
+    scale = row_px / STANDARD_ROW_MM
+    if not page_mm[0] <= long_px / scale <= page_mm[1]:
+        return None
     return scale
 
 
@@ -896,8 +937,9 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
     # Baselines and calibration pulses.
     bases = [_mode(tr.y_px) for tr in traced]
     if not np.isfinite(pxmm_x):
-        pxmm_x = pxmm_y = _scale_without_grid(mask, traced, bases, est, speed_opt, gain_opt,
-                                              warnings)
+        pxmm_x, scale_source = _scale_without_grid(mask, traced, bases, est, speed_opt,
+                                                   gain_opt, warnings)
+        pxmm_y = pxmm_x
     pulses = [_row_pulse(mask, tr, r, b, pxmm_x, pxmm_y)
               for tr, r, b in zip(traced, rows, bases, strict=True)]
     found = [p for p in pulses if p is not None]

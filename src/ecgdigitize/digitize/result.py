@@ -73,7 +73,9 @@ class Detected:
     px_per_mm_x, px_per_mm_y : float
         Scale of the input image along the sheet's (deskewed) axes, in px/mm.
     scale_source : str
-        ``grid``, ``pulse``, ``dpi`` or ``assumed``.
+        ``grid``, ``dpi``, ``pulse`` (no grid: the calibration pulse), ``rows``
+        (no grid or pulse: a full-width row taken as 250 mm), ``page`` (the
+        image's longer side taken as a page) or ``assumed``.
     rotation_deg : float
         Rotation that was undone, in degrees (counter-clockwise positive;
         includes 180 for an upside-down sheet).
