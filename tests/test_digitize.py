@@ -28,18 +28,27 @@ from ecgdigitize.digitize.layout import NameHit, expected_breaks, match_layout, 
 from ecgdigitize.digitize.pipeline import (
     _consensus_edge,
     _free_end_edge,
+    _gap_at,
     _limb_reading_preferred,
     _off_level_tick,
+    _scale_from_rows,
     _tall_stroke,
     digitize,
 )
-from ecgdigitize.digitize.separate import remove_grid_lines, scene_mask, separate
+from ecgdigitize.digitize.separate import (
+    _least_threshold,
+    remove_grid_lines,
+    scene_mask,
+    separate,
+)
 from ecgdigitize.digitize.stroke import stroke_centre_morph
 from ecgdigitize.digitize.trace import (
     Row,
+    TracedRow,
     _crossings,
     column_runs,
     find_rows,
+    trace_components,
     trace_row,
     trace_rows,
 )
@@ -738,15 +747,116 @@ def test_sheet_without_grid_takes_speed_and_gain_from_the_pulse_shape(speed, gai
     assert (det.speed_mm_s, det.gain_mm_mv) == (speed, gain)
 
 
-def test_sheet_without_grid_or_pulse_takes_scale_from_the_page():
+def test_sheet_without_grid_or_pulse_takes_scale_from_the_rows():
+    # A standard sheet prints its full-width rows over 250 mm (10 s at 25 mm/s).
     rng = np.random.default_rng(5)
     spec = SheetSpec(render=RenderOptions(dpi=150, calibration_pulse="none", header=False))
     sheet = generate_sheet(smooth_record(), spec, rng=rng, seed=5)
     image = sheet.canvas.image.copy()
     image[sheet.canvas.classes == 2] = 255
     result = digitize(image)
-    assert abs(result.detected.px_per_mm_x / sheet.groundtruth["px_per_mm"] - 1) < 0.05
+    assert result.detected.scale_source == "rows"
+    assert abs(result.detected.px_per_mm_x / sheet.groundtruth["px_per_mm"] - 1) < 0.02
+    assert any("length of the rows" in w for w in result.warnings)
+
+
+def _traced(length_px: int, x0_px: int = 0) -> TracedRow:
+    y = np.full(length_px, 50.0)
+    return TracedRow(x0_px, y, np.zeros(length_px, bool), 1.0)
+
+
+def test_scale_from_rows_reads_the_longest_rows_and_wants_a_page():
+    # Three short rows and a full-width one of 2500 px: 10 px/mm on a 2900 px page.
+    rows = [_traced(600), _traced(610, 620), _traced(605, 1240), _traced(2500)]
+    assert _scale_from_rows(rows, 2900.0) == pytest.approx(10.0)
+    # The same rows on an image 5000 px long would make it a 500 mm page: not a sheet.
+    assert _scale_from_rows(rows, 5000.0) is None
+    assert _scale_from_rows([], 2900.0) is None
+
+
+def test_page_size_is_the_last_resort_for_the_scale():
+    # Rows that do not make the image a page (a strip cut from a sheet) leave the scale
+    # to the page size, and the result says so.
+    rng = np.random.default_rng(5)
+    spec = SheetSpec(render=RenderOptions(dpi=150, calibration_pulse="none", header=False))
+    sheet = generate_sheet(smooth_record(), spec, rng=rng, seed=5)
+    image = sheet.canvas.image.copy()
+    image[sheet.canvas.classes == 2] = 255
+    w = image.shape[1]
+    image = np.concatenate([image, np.full((image.shape[0], w // 2, 3), 255, np.uint8)], axis=1)
+    result = digitize(image)
+    assert result.detected.scale_source == "page"
     assert any("page size" in w for w in result.warnings)
+
+
+def test_gap_at_is_a_short_clean_break_between_read_stretches():
+    pxmm = 10.0
+    tr = _traced(600)
+    tr.y_px[300:310] = np.nan                      # a 1 mm blank between two cells
+    assert _gap_at(tr, 305.0, pxmm)
+    assert _gap_at(tr, 318.0, pxmm)                # within 1.5 mm of the break
+    assert not _gap_at(tr, 340.0, pxmm)
+    assert not _gap_at(_traced(600), 305.0, pxmm)  # no gap at all
+    long_gap = _traced(600)
+    long_gap.y_px[290:330] = np.nan                # 4 mm: a missing stretch, not a blank
+    assert not _gap_at(long_gap, 310.0, pxmm)
+    faint = _traced(600)
+    faint.y_px[220:300:3] = np.nan                 # a faint trace's dropouts before it
+    faint.y_px[300:310] = np.nan
+    assert not _gap_at(faint, 305.0, pxmm)
+
+
+def test_least_threshold_sits_above_a_coloured_grids_ink():
+    rng = np.random.default_rng(0)
+    ink = rng.uniform(0.0, 0.02, (100, 100))
+    chroma = np.zeros((100, 100))
+    ink[::10, :] = 0.15                            # grid lines, ink 0.15, red
+    chroma[::10, :] = 120
+    marks = ink > 0.12
+    assert _least_threshold(ink, marks, chroma, grid_is_ink=False) == pytest.approx(0.2)
+    assert _least_threshold(ink, marks, chroma, grid_is_ink=True) == 0.4
+    assert _least_threshold(ink, marks, np.zeros_like(chroma), grid_is_ink=False) == 0.4
+
+
+def test_separate_keeps_a_faint_grey_trace_on_a_red_grid():
+    # A screen grab: a thin anti-aliased trace is light grey, darker than the grid lines'
+    # ink but below the 0.4 floor that suits neutral grids.
+    image = np.full((200, 400, 3), 250, np.uint8)
+    image[::8, :] = (250, 190, 190)
+    image[:, ::8] = (250, 190, 190)
+    image[100, 20:380] = (160, 160, 160)
+    sep = separate(image)
+    assert sep.ink_threshold < 0.4
+    assert sep.trace[100, 20:380].mean() > 0.95
+    assert sep.trace[::8, :].mean() < 0.05
+
+
+def test_trace_components_bridge_breaks_at_grid_lines_only():
+    pxmm = 10.0
+    mask = np.zeros((60, 400), bool)
+    grid = np.zeros((60, 400))
+    grid[:, 195:205] = 0.5                         # a grid line crossing the trace
+    mask[20, 20:195] = True                        # the trace, broken where it crosses
+    mask[20, 205:380] = True
+    mask[45, 20:195] = True                        # text: two words, 1 mm apart over paper
+    mask[45, 205:380] = True
+    grid[45, 195:205] = 0.0
+    kept = trace_components(mask, pxmm, min_width_mm=30.0, grid=grid)
+    assert kept[20, 20:380][mask[20, 20:380]].all()
+    assert not kept[45].any()
+    assert not trace_components(mask, pxmm, min_width_mm=30.0).any()
+
+
+def test_small_screen_grab_is_enlarged_and_read():
+    # A 100 dpi sheet shrunk to 40 % (about 1.6 px/mm, strokes a pixel thin) is enlarged
+    # before it is read; the scale is reported for the image as given.
+    image, gt = _sheet(rotation=0.0, dpi=100)
+    small = cv2.resize(image, None, fx=0.4, fy=0.4, interpolation=cv2.INTER_AREA)
+    result = digitize(small)
+    det = result.detected
+    assert det.layout == gt["layout"]
+    assert abs(det.px_per_mm_x / (0.4 * gt["px_per_mm"]) - 1) < 0.02
+    assert np.median(_score(result, gt)) > 5.0
 
 
 def test_profile_pitch_takes_the_fundamental_of_equal_lines():

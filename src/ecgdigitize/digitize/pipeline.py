@@ -30,6 +30,7 @@ from ..errors import NotAnEcgError, OptionError
 from ..layouts import Layout, get_layout
 from ..leads import STANDARD_LEADS
 from ..paper import GAINS_MM_MV, MM_PER_INCH, PAPER_SPEEDS_MM_S
+from ..runs import true_runs
 from .calibration import (
     PULSE_WIDTH_S,
     Pulse,
@@ -469,14 +470,48 @@ def _off_level_tick(mask: np.ndarray, xa: int, xb: int, baseline_px: float, pxmm
     return False
 
 
+def _gap_at(tr: TracedRow, x_px: float, pxmm_x: float) -> bool:
+    """True if a traced row has a short clean gap at column `x_px`: the trace stops and
+    starts again there (cells of a sheet printed one after the other, with a blank of
+    0.3–3 mm between them), and runs on both sides.
+
+    The gap must lie within 1.5 mm of `x_px`, and the 8 mm of trace on either side of it
+    be read in at least 80 % of the columns, so that a faint trace's dropouts do not
+    count.
+    """
+    y = tr.y_px
+    read = np.isfinite(y)
+    c = int(round(x_px)) - tr.x0_px
+    reach = int(round(1.5 * pxmm_x))
+    if c - reach < 0 or c + reach >= y.size:
+        return False
+    lo_len, hi_len = max(2.0, 0.3 * pxmm_x), 3.0 * pxmm_x
+    side = int(round(8.0 * pxmm_x))
+    for a, b in true_runs(~read[c - reach:c + reach + 1]):
+        a, b = a + c - reach, b + c - reach
+        if not lo_len <= b - a <= hi_len:
+            continue
+        left, right = read[max(a - side, 0):a], read[b:b + side]
+        if left.size >= side // 2 and right.size >= side // 2 \
+                and left.mean() >= 0.8 and right.mean() >= 0.8:
+            return True
+    return False
+
+
 def _break_evidence(mask: np.ndarray, rows: list[Row], t0: float, width: float,
-                    pxmm_x: float, pxmm_y: float, names: list[NameHit]) -> np.ndarray:
-    """Evidence in [0, 1] of a column break per row and break fraction."""
+                    pxmm_x: float, pxmm_y: float, names: list[NameHit],
+                    traced: list[TracedRow] | None = None) -> np.ndarray:
+    """Evidence in [0, 1] of a column break per row and break fraction: a separator
+    line or tick, a printed name just after the break, or (with the rows' first-pass
+    `traced` centre lines) a short clean gap in the trace (:func:`_gap_at`)."""
     out = np.zeros((len(rows), len(BREAK_FRACTIONS)))
     h, w = mask.shape
     for i, r in enumerate(rows):
         for j, f in enumerate(BREAK_FRACTIONS):
             xf = t0 + f * width
+            if traced is not None and _gap_at(traced[i], xf, pxmm_x):
+                out[i, j] = 1.0
+                continue
             xa, xb = int(max(xf - 0.8 * pxmm_x, 0)), int(min(xf + 0.8 * pxmm_x, w - 1)) + 1
             ya = int(max(r.baseline_px - 2.0 * pxmm_y, 0))
             yb = int(min(r.baseline_px + 2.0 * pxmm_y, h - 1)) + 1
@@ -1056,7 +1091,7 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
         if not rows[k].top_px - 2 * pxmm_y <= cy <= rows[k].bottom_px + 2 * pxmm_y:
             continue
         names.append(NameHit(h.name, k, (h.box_px[0] - t0) / width, h.confidence))
-    breaks = _break_evidence(mask, rows, t0, width, pxmm_x, pxmm_y, names)
+    breaks = _break_evidence(mask, rows, t0, width, pxmm_x, pxmm_y, names, traced)
     match = match_layout(len(rows), breaks, names, layouts_extra,
                          only=None if layout == "auto" else layout)
     lay = match.layout
