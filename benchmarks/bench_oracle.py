@@ -71,12 +71,15 @@ def run_one(task: tuple) -> dict[str, Any]:
     rec = oracle_record(sheet.canvas.instances, gt)
     n = rec.signals.shape[0]
     leads: dict[str, float] = {}
-    for name_k in dict.fromkeys(seg["lead"] for seg in gt["leads"]):
+    # Segments hold the printed samples (-aVR on a Cabrera sheet); the record holds the
+    # standard lead.
+    for name_k in dict.fromkeys(seg["lead"].lstrip("-") for seg in gt["leads"]):
         truth = np.full(n, np.nan)
         for seg in gt["leads"]:
-            if seg["lead"] == name_k:
+            if seg["lead"].lstrip("-") == name_k:
+                sign = -1.0 if seg["lead"].startswith("-") else 1.0
                 i0 = int(round(float(seg["t_start_s"]) * rec.fs))
-                vals = np.asarray(seg["signal_mv"], float)[: max(n - i0, 0)]
+                vals = sign * np.asarray(seg["signal_mv"], float)[: max(n - i0, 0)]
                 truth[i0:i0 + vals.size] = vals
         leads[name_k] = float(snr_reference(
             truth, rec.signals[:, rec.lead_names.index(name_k)], rec.fs).snr_db)

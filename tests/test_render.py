@@ -5,7 +5,7 @@ from ecgdigitize.errors import LayoutError, OptionError
 from ecgdigitize.layouts import layout_names
 from ecgdigitize.synth.canvas import GRID, TEXT, TRACE
 from ecgdigitize.synth.groundtruth import build_groundtruth
-from ecgdigitize.synth.oracle import read_leads_from_mask
+from ecgdigitize.synth.oracle import oracle_record, read_leads_from_mask
 from ecgdigitize.synth.render import RenderOptions, render_sheet
 
 
@@ -93,3 +93,16 @@ def test_slow_wave_read_back_exactly():
     back = read_leads_from_mask(s.canvas.instances, gt)
     e = gt["leads"][0]
     assert _snr(np.array(e["signal_mv"]), back[e["instance_id"]]) > 40
+
+
+def test_oracle_record_turns_a_cabrera_sheets_inverted_avr_back(record):
+    opts = RenderOptions(layout="3x4-cabrera", dpi=300, line_width_mm=0.1, header=False)
+    s = render_sheet(record, opts)
+    gt = build_groundtruth(s, s.canvas, lambda p: p, {})
+    rec = oracle_record(s.canvas.instances, gt)
+    assert "aVR" in rec.lead_names and "-aVR" not in rec.lead_names
+    got = rec.signals[:, rec.lead_names.index("aVR")]
+    want = record.lead("aVR")[: got.size]
+    ok = np.isfinite(got)
+    assert ok.sum() > 0.2 * record.fs
+    assert _snr(want[ok], got[ok]) > 15

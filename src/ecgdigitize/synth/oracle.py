@@ -97,7 +97,8 @@ def oracle_record(instances: np.ndarray, groundtruth: dict[str, Any]) -> EcgReco
 
     Samples of a lead outside its printed windows are NaN; a lead printed in
     several segments (e.g. II in a cell and in the rhythm strip) takes the
-    later segment where they overlap.
+    later segment where they overlap. A lead printed inverted (``-aVR`` on a
+    Cabrera sheet) is turned back: the record holds ``aVR``.
 
     Parameters
     ----------
@@ -117,10 +118,14 @@ def oracle_record(instances: np.ndarray, groundtruth: dict[str, Any]) -> EcgReco
     n = int(round(float(rec_info.get("duration_s") or groundtruth["sheet_duration_s"]) * fs))
     leads: dict[str, np.ndarray] = {}
     for seg in groundtruth["leads"]:
+        # A Cabrera sheet prints -aVR: its segment holds the printed (negated) samples.
         name = seg["lead"]
+        sign = 1.0
+        if name.startswith("-"):
+            name, sign = name[1:], -1.0
         arr = leads.setdefault(name, np.full(n, np.nan))
         i0 = int(round(float(seg["t_start_s"]) * fs))
-        vals = per_segment[int(seg["instance_id"])]
+        vals = sign * per_segment[int(seg["instance_id"])]
         i1 = min(i0 + vals.size, n)
         arr[i0:i1] = np.where(np.isfinite(vals[: i1 - i0]), vals[: i1 - i0], arr[i0:i1])
     names = list(leads)
