@@ -264,6 +264,26 @@ def test_find_rows_takes_a_drifting_trace_as_one_row():
     assert abs(rows[1].baseline_px - 350) < 3
 
 
+def test_find_rows_finds_a_row_whose_baseline_wanders_across_its_neighbours_levels():
+    # Five rows 12 mm apart; the middle one drifts 16 mm down across the sheet, so over
+    # the whole width its ink is smeared over the levels between its neighbours and the
+    # sheet's profile has no peak for it. Strip by strip it has one.
+    pxmm = 8.0
+    h, w = 700, 2000
+    traces = np.zeros((h, w), bool)
+    x = np.arange(w)
+    levels = [100.0, 196.0, 260.0 + 128.0 * x / w, 484.0, 580.0]
+    for lv in levels:
+        y = np.round(np.broadcast_to(lv, x.shape)).astype(int)
+        for dy in range(-1, 2):
+            traces[y + dy, x] = True
+    rows = find_rows(traces, pxmm)
+    assert len(rows) == 5
+    assert abs(rows[2].baseline_px - 324) < 8
+    assert [abs(r.baseline_px - lv) < 3 for r, lv in zip(rows, levels, strict=True)
+            if np.ndim(lv) == 0] == [True] * 4
+
+
 def test_find_rows_extends_to_a_trace_that_ends_far_from_its_baseline():
     # The record ends with a step: the trace climbs 8 mm and runs on for 3 mm up there,
     # beyond the band round the baseline that finds the row. A neighbour's tall wave dipping

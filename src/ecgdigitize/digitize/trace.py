@@ -195,6 +195,11 @@ def find_rows(traces: np.ndarray, px_per_mm_y: float, min_pitch_mm: float = 5.0)
     if peaks.size == 0:
         return []
     peaks = _merge_wandering_peaks(traces, peaks, prof, px_per_mm_y)
+    strip_peaks = _strip_baselines(traces, px_per_mm_y, min_pitch_mm)
+    from_strips = strip_peaks is not None and strip_peaks.size > peaks.size
+    if from_strips:
+        assert strip_peaks is not None
+        peaks = strip_peaks
     # A row's trace spans most of the width; drop peaks with little ink around them.
     rows: list[Row] = []
     cols = np.flatnonzero(traces.any(axis=0))
@@ -206,7 +211,7 @@ def find_rows(traces: np.ndarray, px_per_mm_y: float, min_pitch_mm: float = 5.0)
                   else min(int(p + 12 * px_per_mm_y), h - 1))
         lo, hi = max(int(p - 2 * px_per_mm_y), 0), int(p + 2 * px_per_mm_y) + 1
         inked = np.flatnonzero(traces[lo:hi].any(axis=0))
-        if inked.size < 0.25 * (gx1 - gx0 + 1):
+        if inked.size < 0.25 * (gx1 - gx0 + 1) and not (from_strips and inked.size):
             continue
         x0, x1 = _row_extent(labels, slice(lo, hi), slice(top, bottom + 1), int(inked[0]),
                              int(inked[-1]), 5.0 * px_per_mm_y)
@@ -220,6 +225,50 @@ def find_rows(traces: np.ndarray, px_per_mm_y: float, min_pitch_mm: float = 5.0)
         r.bottom_px = (int(rows[k + 1].baseline_px - margin) if k + 1 < len(rows)
                        else min(int(r.baseline_px + 30 * px_per_mm_y), h - 1))
     return rows
+
+
+def _strip_baselines(traces: np.ndarray, px_per_mm_y: float, min_pitch_mm: float,
+                     n_strips: int = 12) -> np.ndarray | None:
+    """Row baselines (px) found strip by strip, for rows whose baselines wander.
+
+    A row whose baseline drifts by more than the rows' spacing across the sheet
+    smears its ink over the levels of its neighbours in the whole sheet's
+    profile, and the profile then shows one peak too few. Over a narrow
+    vertical strip the drift is small: the sheet's width is cut into
+    `n_strips` strips, the peaks of each strip's profile are found, and where
+    most strips (at least half, and at least 4) agree on their number, rows
+    are read in order from top to bottom (traces keep their order) and each
+    row's baseline is the median of its peak over those strips.
+
+    Returns
+    -------
+    ndarray or None
+        Baselines, top to bottom, or None where the strips do not agree.
+    """
+    cols = np.flatnonzero(traces.any(axis=0))
+    if cols.size < n_strips:
+        return None
+    edges = np.linspace(cols[0], cols[-1] + 1, n_strips + 1).astype(int)
+    sigma = max(0.4 * px_per_mm_y, 1.0)
+    found: list[np.ndarray] = []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        prof = traces[:, a:b].sum(axis=1).astype(np.float32)
+        if prof.max() <= 0:
+            found.append(np.zeros(0, np.int64))
+            continue
+        prof = cv2.GaussianBlur(prof.reshape(-1, 1), (1, 0), sigma).ravel()
+        pk, _ = find_peaks(prof, distance=max(int(min_pitch_mm * px_per_mm_y), 1),
+                           prominence=0.15 * float(prof.max()))
+        found.append(pk)
+    counts = np.array([f.size for f in found])
+    values, freq = np.unique(counts[counts > 0], return_counts=True)
+    if values.size == 0:
+        return None
+    n = int(values[np.argmax(freq)])
+    agree = [f for f in found if f.size == n]
+    if len(agree) < max(4, n_strips // 2):
+        return None
+    return np.median(np.stack(agree), axis=0)
 
 
 def _row_extent(labels: np.ndarray, near: slice, band: slice, x0: int, x1: int,
