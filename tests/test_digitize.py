@@ -791,6 +791,9 @@ def test_scale_from_rows_reads_the_longest_rows_and_wants_a_page():
     assert _scale_from_rows(rows, 2900.0) == pytest.approx(10.0)
     # The same rows on an image 5000 px long would make it a 500 mm page: not a sheet.
     assert _scale_from_rows(rows, 5000.0) is None
+    # Rows that make the image shorter than a page (263 mm) are longer than 250 mm: an
+    # undetected pulse or a wrong row has joined them.
+    assert _scale_from_rows(rows, 2630.0) is None
     assert _scale_from_rows([], 2900.0) is None
 
 

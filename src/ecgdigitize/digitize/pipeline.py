@@ -806,7 +806,8 @@ STANDARD_ROW_MM = 250.0
 
 def _scale_without_grid(mask: np.ndarray, traced: list[TracedRow], bases: list[float],
                         est: float, speed_opt: float | None, gain_opt: float | None,
-                        warnings: list[str]) -> tuple[float, str]:
+                        warnings: list[str], long_px: float | None = None
+                        ) -> tuple[float, str]:
     """Scale in px/mm of a sheet whose grid cannot be seen, from its calibration pulses.
 
     A pulse is 0.2 s wide and 1 mV tall, so its width and height in px give
@@ -830,6 +831,9 @@ def _scale_without_grid(mask: np.ndarray, traced: list[TracedRow], bases: list[f
         Speed (mm/s) and gain (mm/mV) given as options.
     warnings : list of str
         Appended to: how the scale was found.
+    long_px : float, optional
+        Longer side of the image as it was before deskewing, px (default: the
+        mask's, which a rotation pads).
 
     Returns
     -------
@@ -843,7 +847,7 @@ def _scale_without_grid(mask: np.ndarray, traced: list[TracedRow], bases: list[f
         p = find_pulse(tr.y_px, base, est, est)
         if p is not None:
             sizes.append((p.width_mm * est, p.height_mm * est))
-    long_px = float(max(mask.shape))
+    long_px = float(max(mask.shape)) if long_px is None else float(long_px)
     if not sizes:
         from_rows = _scale_from_rows(traced, long_px)
         if from_rows is not None:
@@ -886,7 +890,7 @@ def _scale_without_grid(mask: np.ndarray, traced: list[TracedRow], bases: list[f
 
 
 def _scale_from_rows(traced: list[TracedRow], long_px: float,
-                     page_mm: tuple[float, float] = (255.0, 340.0)) -> float | None:
+                     page_mm: tuple[float, float] = (270.0, 340.0)) -> float | None:
     """Scale in px/mm from the length of a sheet's full-width rows of trace, or None.
 
     Standard sheets print every row (or the rhythm strip under a grid of
@@ -895,7 +899,10 @@ def _scale_from_rows(traced: list[TracedRow], long_px: float,
     The longest rows are read (the median of those within 5 % of the
     longest); the scale is used only where it makes the image's longer side
     a page (`page_mm`, in mm), i.e. where the rows are plausibly a standard
-    sheet's.
+    sheet's. The lower bound is Letter's 279 mm less a tight crop: rows that
+    make the image shorter are longer than 250 mm, most often because an
+    undetected calibration pulse or a wrong row joins them (two benchmark
+    sheets read rows 6 % too long and the image as 263 mm).
     """
     lengths = []
     for tr in traced:
@@ -973,7 +980,8 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
     bases = [_mode(tr.y_px) for tr in traced]
     if not np.isfinite(pxmm_x):
         pxmm_x, scale_source = _scale_without_grid(mask, traced, bases, est, speed_opt,
-                                                   gain_opt, warnings)
+                                                   gain_opt, warnings,
+                                                   float(max(sheet.rotation.shape_in)))
         pxmm_y = pxmm_x
     pulses = [_row_pulse(mask, tr, r, b, pxmm_x, pxmm_y)
               for tr, r, b in zip(traced, rows, bases, strict=True)]
