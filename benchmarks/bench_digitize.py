@@ -36,8 +36,10 @@ memory of the whole process (``--speed-only`` is that mode). When
 ``ecg00005`` against the 80 bpm printed on it) and downscaled overlays are
 written to ``benchmarks/overlays/``.
 
-Prints Markdown tables with the targets of issue 3; ``--write-results``
-appends them as a dated section to ``benchmarks/RESULTS.md``.
+Prints Markdown tables with the targets of issues 3 and 4; ``--write-results``
+writes them as a dated section of ``benchmarks/RESULTS.md`` in place of the
+previous run's, which moves to ``benchmarks/HISTORY.md`` (see
+:func:`file_results`); a run with ``--option`` is added as a section of its own.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import resource
 import shlex
 import subprocess
@@ -265,6 +268,77 @@ def append_results(text: str) -> None:
     """Append a section to benchmarks/RESULTS.md."""
     with open(HERE / "RESULTS.md", "a", encoding="utf-8") as f:
         f.write("\n" + text)
+
+
+#: Title prefix of the main digitizer run's section in RESULTS.md.
+MAIN_TITLE = "## Digitizer on synthetic"
+
+#: Header of benchmarks/HISTORY.md.
+HISTORY_HEAD = ("# Benchmark history\n\nEarlier runs of `benchmarks/bench_digitize.py`, oldest "
+                "first, as each was recorded in RESULTS.md at the time; the latest run is in "
+                "[RESULTS.md](RESULTS.md).\n\n")
+
+_SETS = ("clean", "scan", "photo", "degraded", "overlap")
+
+
+def _sections(text: str) -> tuple[str, list[str]]:
+    """Split Markdown at its level-2 headings: (text before the first, sections)."""
+    parts = re.split(r"(?m)^(?=## )", text)
+    return parts[0], [p for p in parts[1:] if p.strip()]
+
+
+def _run_line(section: str) -> str:
+    """A table row of an earlier run: title, code commit and the median SNR per set."""
+    title = section.splitlines()[0][3:]
+    commit = re.search(r"Code: ecgdigitize at commit `([0-9a-f]+)`", section)
+    medians = re.search(r"(?m)^\| median SNR over all lead scores, reference convention, dB "
+                        r"\|(.*)$", section)
+    cells = [c.strip() for c in medians.group(1).strip(" |").split("|")] if medians else []
+    cells += ["—"] * (len(_SETS) - len(cells))
+    code = f"`{commit.group(1)}`" if commit else "—"
+    return f"| {title} | {code} | " + " | ".join(cells[:len(_SETS)]) + " |"
+
+
+def file_results(section: str, results: Path, history: Path) -> None:
+    """Put a main run's section into RESULTS.md in place of the previous one.
+
+    The previous main section (``## Digitizer on synthetic ...``) moves to the
+    end of `history`, and the new section gets an "Earlier runs" table with
+    one line per run kept there (its title, commit and median SNR per set).
+    Both files are written through a temporary file and a rename.
+
+    Parameters
+    ----------
+    section : str
+        The new section, starting with its ``## `` heading.
+    results, history : Path
+        RESULTS.md and HISTORY.md.
+    """
+    head, sections = _sections(results.read_text(encoding="utf-8")
+                               if results.exists() else "# Benchmark results\n\n")
+    old = [k for k, sec in enumerate(sections) if sec.startswith(MAIN_TITLE)]
+    hist_text = history.read_text(encoding="utf-8") if history.exists() else HISTORY_HEAD
+    hist_head, hist_secs = _sections(hist_text)
+    hist_secs += [sections[k] for k in old]
+    runs = [_run_line(sec) for sec in hist_secs if sec.startswith(MAIN_TITLE)]
+    table = ""
+    if runs:
+        table = ("### Earlier runs\n\nThe full tables of each run are in "
+                 "[HISTORY.md](HISTORY.md). Median SNR over all lead scores, reference "
+                 "convention, dB.\n\n| run | code | " + " | ".join(_SETS) + " |\n|---|---|"
+                 + "---|" * len(_SETS) + "\n" + "\n".join(runs) + "\n\n")
+    k = section.find("### Real images")
+    new = section[:k] + table + section[k:] if k >= 0 else section.rstrip() + "\n\n" + table
+    keep = [sec for j, sec in enumerate(sections) if j not in old]
+    at = old[0] if old else len(keep)
+    keep.insert(at, new)
+    body = head.rstrip() + "\n\n" + "".join(sec.rstrip() + "\n\n" for sec in keep)
+    for path, text in ((history, hist_head.rstrip() + "\n\n"
+                        + "".join(sec.rstrip() + "\n\n" for sec in hist_secs)),
+                       (results, body)):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text.rstrip() + "\n", encoding="utf-8")
+        os.replace(tmp, path)
 
 
 def make_tasks(n: int, set_name: str, sources: list[str], seed: int, out_dir: str,
@@ -730,7 +804,8 @@ def main() -> None:
                     help="2200x1700 sheets timed in sequence (default 5)")
     ap.add_argument("--no-real", action="store_true", help="skip the real images")
     ap.add_argument("--write-results", action="store_true",
-                    help="append a dated section to benchmarks/RESULTS.md")
+                    help="write a dated section to benchmarks/RESULTS.md (the previous "
+                         "run moves to HISTORY.md)")
     ap.add_argument("--speed-only", type=Path, default=None, metavar="DIR",
                     help=argparse.SUPPRESS)  # internal: the separate timing process
     args = ap.parse_args()
@@ -824,9 +899,15 @@ def main() -> None:
                *report,
                "<details><summary>Per sheet</summary>", "", *details, "", "</details>", ""]
         results = HERE / "RESULTS.md"
-        text = results.read_text(encoding="utf-8")
-        results.write_text(text.rstrip("\n") + "\n\n" + "\n".join(sec), encoding="utf-8")
-        print(f"\nappended to {results}")
+        if options:
+            # A variant of the digitizer: its own section, beside the main run's.
+            sec[0] = f"## Digitizer variant ({', '.join(args.option)}) — {today}"
+            text = results.read_text(encoding="utf-8")
+            results.write_text(text.rstrip("\n") + "\n\n" + "\n".join(sec), encoding="utf-8")
+            print(f"\nappended to {results}")
+        else:
+            file_results("\n".join(sec), results, HERE / "HISTORY.md")
+            print(f"\nwritten to {results} (the previous run moved to HISTORY.md)")
     if tmp is not None:
         tmp.cleanup()
 
