@@ -37,6 +37,7 @@ from ecgdigitize.digitize.pipeline import (
 )
 from ecgdigitize.digitize.separate import (
     _least_threshold,
+    _line_positions,
     remove_grid_lines,
     scene_mask,
     separate,
@@ -839,6 +840,28 @@ def test_least_threshold_sits_above_a_coloured_grids_ink():
     assert _least_threshold(ink, marks, chroma, grid_is_ink=False) == pytest.approx(0.2)
     assert _least_threshold(ink, marks, chroma, grid_is_ink=True) == 0.4
     assert _least_threshold(ink, marks, np.zeros_like(chroma), grid_is_ink=False) == 0.4
+
+
+def test_line_positions_follow_a_grid_whose_pitch_drifts():
+    # A rectified photo: 5 mm lines 30.5 px apart over the upper part of the sheet and
+    # 31.5 px apart below (the paper's corners were found to a few px). The comb fitted to
+    # the whole sheet drifts off the lower lines; combs fitted stretch by stretch do not.
+    rng = np.random.default_rng(0)
+    pitch_px = 6.1                                 # 1 mm
+    n = 1400
+    count = rng.uniform(0, 3, n)
+    y, lines = 20.0, []
+    while y < n - 5:
+        lines.append(int(round(y)))
+        count[int(round(y))] += 600
+        y += 30.5 if y < 900 else 31.5
+    got = _line_positions(count, pitch_px, 0.3)
+    assert all(got[k] for k in lines)
+    assert got.sum() < 5 * len(lines)
+    # A lone high count between two of the lower lines (a flat trace) is not a line.
+    mid = (lines[-3] + lines[-2]) // 2
+    count[mid] += 600
+    assert not _line_positions(count, pitch_px, 0.3)[mid]
 
 
 def test_separate_keeps_a_faint_grey_trace_on_a_red_grid():

@@ -186,6 +186,11 @@ def _least_threshold(ink: np.ndarray, marks: np.ndarray, chroma: np.ndarray,
     return float(np.clip(np.percentile(sample, 95) + 0.05, 0.15, 0.4))
 
 
+#: Length of the stretches of a sheet over which grid lines are also matched to a comb of
+#: their own, in grid pitches (mm).
+LOCAL_COMB_MM = 25.0
+
+
 def _line_positions(count: np.ndarray, pitch_px: float, min_frac: float) -> np.ndarray:
     """Boolean mask of the indices where periodic grid lines lie.
 
@@ -204,11 +209,13 @@ def _line_positions(count: np.ndarray, pitch_px: float, min_frac: float) -> np.n
         return np.zeros(n, bool)
     best = comb_phase(count, pitch_px)
     dist = np.abs(((idx - best + pitch_px / 2) % pitch_px) - pitch_px / 2)
-    near = dist <= 1.0 + 0.05 * pitch_px
+    tol = 1.0 + 0.05 * pitch_px
+    near = dist <= tol
     high = float(np.percentile(count[near], 90)) if near.any() else 0.0
     lines = near & (count >= min_frac * max(high, 1.0))
     tooth = np.round((idx - best) / pitch_px).astype(np.int64)
     n_teeth = int(tooth.max()) + 1
+    comb = pitch_px
     if n_teeth >= 10:
         per_tooth = np.zeros(n_teeth)
         np.maximum.at(per_tooth, tooth[near & (tooth >= 0)], count[near & (tooth >= 0)])
@@ -217,6 +224,25 @@ def _line_positions(count: np.ndarray, pitch_px: float, min_frac: float) -> np.n
         others = np.delete(phase_median, major)
         if np.median(others) < min_frac * phase_median[major]:
             lines &= (tooth % 5) == major
+            comb = 5.0 * pitch_px
+    # A photo's rectified grid is not quite even (the paper's corners are found to a few
+    # px): one comb drifts off the lines far from where it fits best. A comb is also fitted
+    # over each stretch of the sheet, each of its teeth moved to the highest count within
+    # 0.4 mm (of a comb of 5 mm lines; a 1 mm comb's teeth barely move, or they would
+    # reach a flat trace between the lines), and the positions around those are lines too.
+    span = int(round(LOCAL_COMB_MM * pitch_px))
+    if n > 2 * span:
+        local = np.zeros(n, bool)
+        reach = max(min(0.4 * pitch_px, 0.15 * comb), 1.0)
+        for a in range(0, n - span // 2, span // 2):
+            b = min(a + span, n)
+            if count[a:b].max() <= 0:
+                continue
+            for t in np.arange(a + comb_phase(count[a:b], comb), b, comb):
+                lo, hi = int(max(t - reach, a)), int(min(t + reach, b - 1)) + 1
+                peak = lo + int(np.argmax(count[lo:hi]))
+                local[max(int(peak - tol), 0):int(peak + tol) + 1] = True
+        lines |= local & (count >= min_frac * max(high, 1.0))
     return lines
 
 
