@@ -768,16 +768,22 @@ def test_sheet_without_grid_takes_speed_and_gain_from_the_pulse_shape(speed, gai
     assert (det.speed_mm_s, det.gain_mm_mv) == (speed, gain)
 
 
-def test_sheet_without_grid_or_pulse_takes_scale_from_the_rows():
-    # A standard sheet prints its full-width rows over 250 mm (10 s at 25 mm/s).
+def _sheet_without_grid_or_pulse() -> tuple[np.ndarray, dict]:
+    """A 150 dpi 3x4+1 sheet with no calibration pulse, its grid painted out."""
     rng = np.random.default_rng(5)
     spec = SheetSpec(render=RenderOptions(dpi=150, calibration_pulse="none", header=False))
     sheet = generate_sheet(smooth_record(), spec, rng=rng, seed=5)
     image = sheet.canvas.image.copy()
     image[sheet.canvas.classes == 2] = 255
+    return image, sheet.groundtruth
+
+
+def test_sheet_without_grid_or_pulse_takes_scale_from_the_rows():
+    # A standard sheet prints its full-width rows over 250 mm (10 s at 25 mm/s).
+    image, gt = _sheet_without_grid_or_pulse()
     result = digitize(image)
     assert result.detected.scale_source == "rows"
-    assert abs(result.detected.px_per_mm_x / sheet.groundtruth["px_per_mm"] - 1) < 0.02
+    assert abs(result.detected.px_per_mm_x / gt["px_per_mm"] - 1) < 0.02
     assert any("length of the rows" in w for w in result.warnings)
 
 
@@ -801,11 +807,7 @@ def test_scale_from_rows_reads_the_longest_rows_and_wants_a_page():
 def test_page_size_is_the_last_resort_for_the_scale():
     # Rows that do not make the image a page (a strip cut from a sheet) leave the scale
     # to the page size, and the result says so.
-    rng = np.random.default_rng(5)
-    spec = SheetSpec(render=RenderOptions(dpi=150, calibration_pulse="none", header=False))
-    sheet = generate_sheet(smooth_record(), spec, rng=rng, seed=5)
-    image = sheet.canvas.image.copy()
-    image[sheet.canvas.classes == 2] = 255
+    image, _ = _sheet_without_grid_or_pulse()
     w = image.shape[1]
     image = np.concatenate([image, np.full((image.shape[0], w // 2, 3), 255, np.uint8)], axis=1)
     result = digitize(image)
