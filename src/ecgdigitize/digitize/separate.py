@@ -145,9 +145,7 @@ def separate(image: np.ndarray) -> Separation:
     marks = marked > 0.12
     n_marks = int(np.count_nonzero(marks))
     chromatic = float(np.count_nonzero(marks & (chroma > 30))) / max(n_marks, 1)
-    sample = ink[marks]
-    if sample.size > 200_000:
-        sample = sample[:: sample.size // 200_000 + 1]
+    sample = _thinned(ink[marks])
     thr = _otsu(sample) if sample.size else 0.5
     grid_is_ink = chromatic < 0.3
     thr = float(np.clip(thr, _least_threshold(ink, marks, chroma, grid_is_ink), 0.7))
@@ -180,10 +178,12 @@ def _least_threshold(ink: np.ndarray, marks: np.ndarray, chroma: np.ndarray,
     coloured = marks & (chroma > 30)
     if np.count_nonzero(coloured) < 100:
         return 0.4
-    sample = ink[coloured]
-    if sample.size > 200_000:
-        sample = sample[:: sample.size // 200_000 + 1]
-    return float(np.clip(np.percentile(sample, 95) + 0.05, 0.15, 0.4))
+    return float(np.clip(np.percentile(_thinned(ink[coloured]), 95) + 0.05, 0.15, 0.4))
+
+
+def _thinned(values: np.ndarray, most: int = 200_000) -> np.ndarray:
+    """Every k-th of `values`, so that at most about `most` are left (for statistics)."""
+    return values[:: values.size // most + 1] if values.size > most else values
 
 
 #: Length of the stretches of a sheet over which grid lines are also matched to a comb of
@@ -212,7 +212,8 @@ def _line_positions(count: np.ndarray, pitch_px: float, min_frac: float) -> np.n
     tol = 1.0 + 0.05 * pitch_px
     near = dist <= tol
     high = float(np.percentile(count[near], 90)) if near.any() else 0.0
-    lines = near & (count >= min_frac * max(high, 1.0))
+    counted = count >= min_frac * max(high, 1.0)
+    lines = near & counted
     tooth = np.round((idx - best) / pitch_px).astype(np.int64)
     n_teeth = int(tooth.max()) + 1
     comb = pitch_px
@@ -242,7 +243,7 @@ def _line_positions(count: np.ndarray, pitch_px: float, min_frac: float) -> np.n
                 lo, hi = int(max(t - reach, a)), int(min(t + reach, b - 1)) + 1
                 peak = lo + int(np.argmax(count[lo:hi]))
                 local[max(int(peak - tol), 0):int(peak + tol) + 1] = True
-        lines |= local & (count >= min_frac * max(high, 1.0))
+        lines |= local & counted
     return lines
 
 

@@ -196,10 +196,9 @@ def find_rows(traces: np.ndarray, px_per_mm_y: float, min_pitch_mm: float = 5.0)
         return []
     peaks = _merge_wandering_peaks(traces, peaks, prof, px_per_mm_y)
     strip_peaks = _strip_baselines(traces, px_per_mm_y, min_pitch_mm)
-    from_strips = strip_peaks is not None and strip_peaks.size > peaks.size
-    if from_strips:
-        assert strip_peaks is not None
-        peaks = strip_peaks
+    from_strips = False
+    if strip_peaks is not None and strip_peaks.size > peaks.size:
+        peaks, from_strips = strip_peaks, True
     # A row's trace spans most of the width; drop peaks with little ink around them.
     rows: list[Row] = []
     cols = np.flatnonzero(traces.any(axis=0))
