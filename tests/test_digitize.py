@@ -14,6 +14,7 @@ from ecgdigitize.digitize.calibration import (
     locate_pulse,
     snap_gain,
     speed_from_qrs_width,
+    speed_from_qt,
 )
 from ecgdigitize.digitize.deskew import estimate_skew, quarter_turns, rotate_image
 from ecgdigitize.digitize.gridscale import (
@@ -417,6 +418,24 @@ def test_free_end_edge_is_sub_pixel():
     # Not a free end: ink continues two columns on.
     mask[30, int(cols[-1]) + 2] = True
     assert _free_end_edge(ink, mask, int(cols[-1]), 30.0, 3.0, +1) is None
+
+
+@pytest.mark.parametrize("speed", [25.0, 50.0])
+def test_speed_from_qt_reads_the_paper_speed_of_simulated_rows(speed):
+    # Rows of three simulated leads printed at `speed` on a 8 px/mm sheet at 10 mm/mV.
+    from ecgdigitize.simulator import random_params, simulate_ecg
+
+    rng = np.random.default_rng(7)
+    rec = simulate_ecg(rng, 10.0, 500.0, random_params(rng, artifacts=False))
+    pxmm = 8.0
+    cols = np.arange(int(250 * pxmm))                 # a 250 mm row
+    rows = []
+    for lead in ("II", "V2", "V5"):
+        t_s = cols / (speed * pxmm)
+        mv = np.interp(t_s, np.arange(rec.signals.shape[0]) / rec.fs, rec.lead(lead))
+        rows.append(300.0 - 10.0 * pxmm * mv)
+    assert speed_from_qt(rows, pxmm, pxmm) == speed
+    assert speed_from_qt([np.full(40, np.nan)], pxmm, pxmm) is None
 
 
 def test_find_pulse_reads_gain_and_speed():

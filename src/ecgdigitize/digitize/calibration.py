@@ -17,9 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..evaluate.intervals import delineate
 from ..paper import GAINS_MM_MV, PAPER_SPEEDS_MM_S
 
-__all__ = ["Pulse", "find_pulse", "locate_pulse", "snap_gain", "speed_from_qrs_width"]
+__all__ = ["Pulse", "find_pulse", "locate_pulse", "snap_gain", "speed_from_qrs_width",
+           "speed_from_qt"]
 
 #: Median full width (mm) at 30 % of the tallest QRS excursions that separates 25 mm/s
 #: from 50 mm/s. On the 115 sheets of ``bench_digitize.py`` (seed 0) with three or more
@@ -27,6 +29,13 @@ __all__ = ["Pulse", "find_pulse", "locate_pulse", "snap_gain", "speed_from_qrs_w
 #: 50 mm/s (10th percentile 1.12 mm); 1.4 mm reads 71 of 75 and 32 of 40 sheets right
 #: (1.55 mm: 71 and 25). Kept above the middle, as 25 mm/s is by far the commoner speed.
 QRS_WIDTH_SPLIT_MM = 1.4
+
+#: QT interval (ms), measured with the time axis read at 25 mm/s, above which the paper
+#: ran at 50 mm/s (a QT of 0.3-0.5 s then reads as 0.6-1.0 s). On the 116 sheets of
+#: ``bench_digitize.py`` (seed 0) the median over a sheet's rows is 276-513 ms at 25 mm/s
+#: (95th percentile 458 ms) and 291-777 ms at 50 mm/s (5th percentile 507 ms); 490 ms
+#: reads 113 of 116 sheets right, where the QRS width read 103 of 115.
+QT_SPLIT_MS = 490.0
 
 #: Width of the calibration pulse in s.
 PULSE_WIDTH_S = 0.2
@@ -361,3 +370,46 @@ def speed_from_qrs_width(qrs_widths_mm: np.ndarray) -> float | None:
     if w.size < 3:
         return None
     return 25.0 if float(np.median(w)) < QRS_WIDTH_SPLIT_MM else 50.0
+
+
+def speed_from_qt(rows_y_px: list[np.ndarray], px_per_mm_x: float, px_per_mm_y: float,
+                  fs: float = 500.0) -> float | None:
+    """Paper speed (mm/s) from the QT interval of traced rows, or None if none is measured.
+
+    Each row's centre line (px, NaN where unread) is read as a signal with
+    its columns at 25 mm/s and resampled at `fs` (Hz); its QT is measured
+    (:func:`ecgdigitize.evaluate.intervals.delineate`). A median over the
+    rows above :data:`QT_SPLIT_MS` means the paper ran at 50 mm/s. The QT
+    (0.3-0.5 s) is long next to the pen's width and the blur of a photo,
+    which make the QRS width (0.06-0.12 s) an unsure guide.
+
+    Parameters
+    ----------
+    rows_y_px : list of ndarray
+        Centre row of each traced row per column, px.
+    px_per_mm_x, px_per_mm_y : float
+        Scale in px/mm.
+    fs : float
+        Sampling rate of the signals measured, Hz.
+
+    Returns
+    -------
+    float or None
+        25.0 or 50.0.
+    """
+    qts = []
+    for y in rows_y_px:
+        ok = np.isfinite(y)
+        if np.count_nonzero(ok) < 50:
+            continue
+        cols = np.arange(y.size)
+        t_s = cols / (25.0 * px_per_mm_x)
+        ts = np.arange(0.0, t_s[-1], 1.0 / fs)
+        mv = -np.interp(ts, t_s[ok], y[ok]) / (10.0 * px_per_mm_y)
+        qt = delineate(mv, fs).qt_ms
+        if np.isfinite(qt):
+            qts.append(qt)
+    if not qts:
+        return None
+    return 50.0 if float(np.median(qts)) > QT_SPLIT_MS else 25.0
+

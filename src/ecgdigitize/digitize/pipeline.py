@@ -38,6 +38,7 @@ from .calibration import (
     locate_pulse,
     snap_gain,
     speed_from_qrs_width,
+    speed_from_qt,
 )
 from .deskew import (
     Rotation,
@@ -1028,14 +1029,18 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
             det.speed_mm_s = float(max(set(speeds), key=speeds.count))
             det.speed_source = "pulse"
         else:
-            widths: list[float] = []
-            for tr, b in zip(traced, bases, strict=True):
-                widths += _qrs_widths_mm(tr.y_px, b, pxmm_x, pxmm_y)
-            guess = speed_from_qrs_width(np.array(widths))
+            guess = speed_from_qt([tr.y_px for tr in traced], pxmm_x, pxmm_y)
+            source, what = "qt", "QT interval"
+            if guess is None:
+                widths: list[float] = []
+                for tr, b in zip(traced, bases, strict=True):
+                    widths += _qrs_widths_mm(tr.y_px, b, pxmm_x, pxmm_y)
+                guess = speed_from_qrs_width(np.array(widths))
+                source, what = "qrs-width", "QRS width"
             if guess is not None:
-                det.speed_mm_s, det.speed_source = guess, "qrs-width"
+                det.speed_mm_s, det.speed_source = guess, source
                 warnings.append(f"no calibration pulse: paper speed {guess:g} mm/s estimated "
-                                "from the QRS width")
+                                f"from the {what}")
             else:
                 det.speed_mm_s, det.speed_source = 25.0, "assumed"
                 warnings.append("paper speed assumed to be 25 mm/s")

@@ -65,7 +65,8 @@ class Detected:
     speed_mm_s : float
         Paper speed in mm/s.
     speed_source : str
-        ``option``, ``printed``, ``pulse``, ``qrs-width`` or ``assumed``.
+        ``option``, ``printed``, ``pulse``, ``qt`` (the QT interval), ``qrs-width`` or
+        ``assumed``.
     gain_mm_mv : float
         Gain in mm/mV.
     gain_source : str
