@@ -66,12 +66,7 @@ import numpy as np
 
 from ecgdigitize.digitize.load import load_image
 from ecgdigitize.digitize.overlay import draw_overlay
-from ecgdigitize.digitize.pipeline import (
-    MAX_UPSCALE,
-    WORKING_MAX_SIDE_PX,
-    WORKING_MIN_SIDE_PX,
-    digitize,
-)
+from ecgdigitize.digitize.pipeline import WORKING_MAX_SIDE_PX, digitize, working_scale
 from ecgdigitize.errors import EcgDigitizeError
 from ecgdigitize.evaluate.intervals import delineate
 from ecgdigitize.evaluate.scoring import score_sheet
@@ -229,11 +224,8 @@ def run_sheet(task: tuple) -> dict[str, Any]:
         res = digitize(img_path, **options)
         row["time_s"] = time.perf_counter() - t0
         det = res.detected
-        # The digitizer works on a copy of 1400-4200 px (WORKING_MIN/MAX_SIDE_PX); px/mm are
-        # the input's.
-        scale = min(1.0, WORKING_MAX_SIDE_PX / max(h, w))
-        if max(h, w) < WORKING_MIN_SIDE_PX:
-            scale = min(WORKING_MIN_SIDE_PX / max(h, w), MAX_UPSCALE)
+        # The digitizer works on a resized copy (working_scale); px/mm are the input's.
+        scale = working_scale(max(h, w))
         row.update(layout_det=det.layout, speed_det=det.speed_mm_s, speed_src=det.speed_source,
                    gain_det=det.gain_mm_mv, gain_src=det.gain_source, pulse_det=det.pulse,
                    scale_src=det.scale_source, rotation_det=det.rotation_deg, work_scale=scale,

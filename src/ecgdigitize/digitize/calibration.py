@@ -412,4 +412,3 @@ def speed_from_qt(rows_y_px: list[np.ndarray], px_per_mm_x: float, px_per_mm_y: 
     if not qts:
         return None
     return 50.0 if float(np.median(qts)) > QT_SPLIT_MS else 25.0
-

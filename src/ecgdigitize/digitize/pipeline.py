@@ -66,7 +66,7 @@ from .trace import (
     trace_rows,
 )
 
-__all__ = ["digitize", "WORKING_MAX_SIDE_PX", "SEGMENTERS"]
+__all__ = ["digitize", "working_scale", "WORKING_MAX_SIDE_PX", "SEGMENTERS"]
 
 #: Pixel separators :func:`digitize` can use.
 SEGMENTERS = ("classical", "learned")
@@ -95,6 +95,15 @@ MAX_UPSCALE = 4.0
 #: its window: a window of N samples is drawn from its first sample to its last, which
 #: lies one sample period before the window's end.
 PRINTED_FS_HZ = 500.0
+
+
+def working_scale(long_side_px: int) -> float:
+    """Factor by which an image whose longer side is `long_side_px` is resized before it
+    is read: down to :data:`WORKING_MAX_SIDE_PX`, or up to :data:`WORKING_MIN_SIDE_PX`
+    (at most :data:`MAX_UPSCALE`); 1 in between."""
+    if long_side_px < WORKING_MIN_SIDE_PX:
+        return min(WORKING_MIN_SIDE_PX / long_side_px, MAX_UPSCALE)
+    return min(1.0, WORKING_MAX_SIDE_PX / long_side_px)
 
 
 def _check_options(layout: str, speed: float | str, gain: float | str, fs: float,
@@ -630,9 +639,7 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
     lap("load")
 
     # Work on a bounded size; coordinates are mapped back to the input at the end.
-    scale = min(1.0, WORKING_MAX_SIDE_PX / max(in_shape))
-    if max(in_shape) < WORKING_MIN_SIDE_PX:
-        scale = min(WORKING_MIN_SIDE_PX / max(in_shape), MAX_UPSCALE)
+    scale = working_scale(max(in_shape))
     if scale != 1.0:
         rgb = cv2.resize(rgb, (int(round(in_shape[1] * scale)), int(round(in_shape[0] * scale))),
                          interpolation=cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC)
