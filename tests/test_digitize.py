@@ -43,11 +43,13 @@ from ecgdigitize.digitize.separate import (
     scene_mask,
     separate,
 )
-from ecgdigitize.digitize.stroke import stroke_centre_morph
+from ecgdigitize.digitize.stroke import refine_steep, stroke_centre_morph
 from ecgdigitize.digitize.trace import (
     Row,
     TracedRow,
     _crossings,
+    _run_max,
+    _subpixel_edges,
     column_runs,
     find_rows,
     trace_components,
@@ -990,3 +992,30 @@ def test_tall_stroke_tells_a_qrs_from_a_separator_tick():
     col[40:90] = True                     # the same column inked far up: a QRS complex
     assert _tall_stroke(col, 100.0, 14.0)
     assert not _tall_stroke(np.zeros(200, bool), 100.0, 14.0)
+
+
+def test_refine_steep_reads_a_narrow_qrs_from_the_rows():
+    # A 4 px pen draws an R wave 6 px wide and an S wave: the up- and downstroke merge
+    # into one blob, whose columns' vertical extent misplaces the flanks by tens of px.
+    def qrs(t: np.ndarray) -> np.ndarray:
+        return (100 - 80 * np.exp(-((t - 60) / 2.2) ** 2)
+                + 25 * np.exp(-((t - 65.5) / 1.8) ** 2))
+
+    t = np.arange(0, 120, 0.05)
+    mask, ink = _draw((160, 120), [np.stack([t, qrs(t)], 1)], thickness=4)
+    cols, tops, bottoms = column_runs(mask)
+    core = np.maximum(_run_max(ink, cols, tops, bottoms), 0.2)
+    te, be = _subpixel_edges(ink, cols, tops, bottoms, core)
+    r = float(np.percentile((be - te) / 2, 2))
+    morph = stroke_centre_morph(te, be, r)
+    refined = refine_steep(cols, tops, bottoms, morph, r, cov=ink)
+    truth = qrs(cols.astype(float))
+    qrs_cols = (cols > 50) & (cols < 75)
+    rms = lambda e: float(np.sqrt(np.mean(e[qrs_cols] ** 2)))  # noqa: E731
+    assert rms(morph - truth) > 8.0
+    assert rms(refined - truth) < 2.5
+    # Flat stretches and the R apex keep the column reading.
+    flat = (cols < 50) | (cols > 75)
+    assert np.array_equal(refined[flat], morph[flat])
+    apex = int(np.flatnonzero(cols == 60)[0])
+    assert refined[apex] == morph[apex]

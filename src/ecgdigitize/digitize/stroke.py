@@ -7,13 +7,28 @@ runs from the apex down the two flanks, so the mid-point would cut the peak
 short; there the centre is one pen radius below the top edge (and one radius
 above the bottom edge at a trough). This keeps the full height of QRS peaks
 that a per-column centroid flattens.
+
+Where the trace is steep (a QRS flank spans tens of px in one column), the
+vertical extent says little about where the centre line crosses the column:
+the up- and downstrokes of a narrow R wave merge into one blob of ink. There
+the row-wise extent is exact instead (:func:`refine_steep`): in each image
+row, the left edge of the blob lies one pen radius before the upstroke and
+the right edge one radius after the downstroke.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["stroke_centre", "pen_radius_px"]
+from ..runs import true_runs
+
+__all__ = ["stroke_centre", "stroke_centre_morph", "pen_radius_px", "refine_steep"]
+
+#: A column is steep where its run is this many px taller than the pen's diameter.
+STEEP_EXTRA_PX = 2.0
+
+#: Half-width of the window of crossings a steep column's value is fitted to, px.
+CROSSING_HALF_WINDOW_PX = 0.75
 
 
 def pen_radius_px(top: np.ndarray, bottom: np.ndarray) -> float:
@@ -156,3 +171,134 @@ def stroke_centre_morph(top_edge: np.ndarray, bottom_edge: np.ndarray, radius_px
     out[peak] = np.minimum(out[peak], top[peak] + r)
     out[trough] = np.maximum(out[trough], bottom[trough] - r)
     return np.where(ok, out, np.nan)
+
+
+def _level_crossings(own: np.ndarray, cov: np.ndarray | None, radius_px: float
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Points ``(x, y)`` where a stroke's centre line crosses each image row.
+
+    `own` holds one trace's ink (bool, rows x columns). In each row, a run of
+    ink about one pen wide is one crossing, at its middle; a run up to two pens
+    wide is two crossings merged (the up- and downstroke of a peak narrower than
+    the pen), one radius inside each end. Wider runs (the trace running along
+    the row) and runs touching the window's sides are not used.
+    """
+    h, m = own.shape
+    pad = np.zeros((h, m + 2), np.int8)
+    pad[:, 1:-1] = own
+    d = np.diff(pad, axis=1)
+    row, left = np.nonzero(d == 1)
+    _, end = np.nonzero(d == -1)
+    right = end - 1
+    if cov is None:
+        le = left - 0.5
+        re = right + 0.5
+    else:
+        # Sub-pixel ends from the coverage of the end pixel and its outer neighbour.
+        # (An outer neighbour is below the ink threshold, so it holds under half a pixel
+        # of this stroke; more is another trace's ink.)
+        c = np.pad(np.clip(cov, 0.0, 1.0), ((0, 0), (1, 1)))
+        le = left + 0.5 - (c[row, left + 1] + np.minimum(c[row, left], 0.5))
+        re = right - 0.5 + (c[row, right + 1] + np.minimum(c[row, right + 2], 0.5))
+    width = re - le
+    inner = (left > 0) & (right < m - 1)
+    one = inner & (width <= 2.0 * radius_px + 1.0)
+    two = inner & ~one & (width <= 4.0 * radius_px + 3.0)
+    xs = np.concatenate([0.5 * (le[one] + re[one]), le[two] + radius_px, re[two] - radius_px])
+    ys = np.concatenate([row[one], row[two], row[two]]).astype(float)
+    return xs, ys
+
+
+def refine_steep(cols: np.ndarray, tops: np.ndarray, bottoms: np.ndarray,
+                 centre: np.ndarray, radius_px: float, cov: np.ndarray | None = None,
+                 full_ink: float = 1.0, skip: np.ndarray | None = None) -> np.ndarray:
+    """Centre line of steep columns from where the stroke crosses each image row.
+
+    In a steep column (its run is more than :data:`STEEP_EXTRA_PX` taller than
+    the pen) the centre line passes the column's middle at one height, which
+    the column's vertical extent does not give. The rows do: each image row the
+    stroke crosses holds a run of ink whose middle (or, where the up- and
+    downstroke of a narrow peak merge, whose ends less one pen radius) is where
+    the centre line crosses that row. The column's value is the least-squares
+    line through the crossings within :data:`CROSSING_HALF_WINDOW_PX` of its
+    middle, evaluated there. The apexes of peaks and troughs (local extremes of
+    `centre`) keep their value.
+
+    Parameters
+    ----------
+    cols : ndarray of int, shape (k,)
+        Columns (0 .. n-1, increasing) of the trace's runs, one run per column.
+    tops, bottoms : ndarray of int, shape (k,)
+        First and last row of each run, px.
+    centre : ndarray, shape (n,)
+        Centre line from the columns' vertical extent, px (NaN where unread).
+    radius_px : float
+        Pen radius, px.
+    cov : ndarray, shape (H, n), optional
+        Ink of the same rows and columns, for sub-pixel run ends (binary ends
+        without it).
+    full_ink : float
+        Value of `cov` in a fully inked pixel (coverage is ``cov / full_ink``).
+    skip : ndarray of bool, shape (n,), optional
+        Columns to leave as they are (e.g. where another trace crosses).
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        The centre line in px, refined in steep columns.
+    """
+    centre = np.asarray(centre, float)
+    out = centre.copy()
+    n = centre.size
+    r = max(float(radius_px), 0.5)
+    if cols.size == 0:
+        return out
+    top = np.full(n, -1, np.int64)
+    bottom = np.full(n, -1, np.int64)
+    top[cols] = tops
+    bottom[cols] = bottoms
+    steep = (top >= 0) & (bottom - top > 2.0 * r + STEEP_EXTRA_PX) & np.isfinite(centre)
+    if skip is not None:
+        steep &= ~skip
+    if not steep.any():
+        return out
+    # Local extremes of the column reading (apexes) keep their value.
+    ok = np.isfinite(centre)
+    lo = np.lib.stride_tricks.sliding_window_view(
+        np.pad(np.where(ok, centre, np.inf), 2, constant_values=np.inf), 5).min(axis=1)
+    hi = np.lib.stride_tricks.sliding_window_view(
+        np.pad(np.where(ok, centre, -np.inf), 2, constant_values=-np.inf), 5).max(axis=1)
+    apex = (lo >= centre - 0.5) | (hi <= centre + 0.5)
+    half = CROSSING_HALF_WINDOW_PX
+    for a, b in true_runs(steep):
+        xa, xb = max(a - 3, 0), min(b + 3, n)
+        inked = top[xa:xb] >= 0
+        ya = int(top[xa:xb][inked].min())
+        yb = int(bottom[xa:xb][inked].max()) + 1
+        own = np.zeros((yb - ya, xb - xa), bool)
+        for j in np.flatnonzero(inked):
+            own[top[xa + j] - ya:bottom[xa + j] - ya + 1, j] = True
+        sub_cov = None if cov is None else cov[ya:yb, xa:xb] / max(full_ink, 1e-6)
+        xs, ys = _level_crossings(own, sub_cov, r)
+        if xs.size < 2:
+            continue
+        xs = xs + xa
+        ys = ys + ya
+        order = np.argsort(xs, kind="stable")
+        xs, ys = xs[order], ys[order]
+        for x in range(a, b):
+            if not steep[x] or apex[x]:
+                continue
+            i, j = np.searchsorted(xs, [x - half, x + half + 1e-9])
+            px, py = xs[i:j], ys[i:j]
+            inside = (py >= top[x]) & (py <= bottom[x])
+            px, py = px[inside], py[inside]
+            if px.size < 2:
+                continue
+            dx = px - px.mean()
+            vx = float(np.dot(dx, dx))
+            y = float(py.mean())
+            if vx > 1e-9:
+                y += float(np.dot(dx, py - y)) / vx * (x - float(px.mean()))
+            out[x] = min(max(y, float(py.min())), float(py.max()))
+    return out

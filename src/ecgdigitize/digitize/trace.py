@@ -38,7 +38,7 @@ import numpy as np
 from scipy.signal import find_peaks
 
 from ..runs import true_runs
-from .stroke import stroke_centre, stroke_centre_morph
+from .stroke import refine_steep, stroke_centre, stroke_centre_morph
 
 #: Pen radius (px) from which the centre line is reconstructed by grey opening/closing
 #: (:func:`~.stroke.stroke_centre_morph`); thinner pens use the apex rule of
@@ -495,6 +495,8 @@ def trace_row(mask: np.ndarray, ink: np.ndarray, row: Row, x0: int | None = None
         y_out = stroke_centre_morph(top_edge, bottom_edge, r) + y0
     else:
         y_out = stroke_centre(top_edge + 0.5, bottom_edge - 0.5, max(r - 0.5, 0.5)) + y0
+    y_out = refine_steep(c_cols, tops[chosen], bottoms[chosen], y_out - y0, r, cov=band_ink,
+                         full_ink=float(np.median(core)), skip=crossed) + y0
     y_out = _bridge(y_out, crossed)
     amb |= crossed
     y_out = _fill_short_gaps(y_out, max_gap_fill_px)
