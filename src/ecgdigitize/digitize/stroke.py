@@ -22,7 +22,13 @@ import numpy as np
 
 from ..runs import true_runs
 
-__all__ = ["stroke_centre", "stroke_centre_morph", "pen_radius_px", "refine_steep"]
+__all__ = ["centre_line", "stroke_centre", "stroke_centre_morph", "pen_radius_px",
+           "refine_steep"]
+
+#: Pen radius (px) from which the centre line is reconstructed by grey opening/closing
+#: (:func:`stroke_centre_morph`); thinner pens use the apex rule of
+#: :func:`stroke_centre`, which is more accurate for them.
+THICK_PEN_RADIUS_PX = 1.2
 
 #: A column is steep where its run is this many px taller than the pen's diameter.
 STEEP_EXTRA_PX = 2.0
@@ -302,3 +308,40 @@ def refine_steep(cols: np.ndarray, tops: np.ndarray, bottoms: np.ndarray,
                 y += float(np.dot(dx, py - y)) / vx * (x - float(px.mean()))
             out[x] = min(max(y, float(py.min())), float(py.max()))
     return out
+
+
+def centre_line(cols: np.ndarray, tops: np.ndarray, bottoms: np.ndarray,
+                top_edge: np.ndarray, bottom_edge: np.ndarray, radius_px: float,
+                cov: np.ndarray | None = None, full_ink: float = 1.0,
+                skip: np.ndarray | None = None) -> np.ndarray:
+    """Centre line of one trace from its run in each column: the digitizer's reading rule.
+
+    The column's vertical extent gives the centre (grey opening and closing for
+    pens of radius :data:`THICK_PEN_RADIUS_PX` or more, the apex rule for
+    thinner ones); steep columns are then read from the image rows the stroke
+    crosses (:func:`refine_steep`).
+
+    Parameters
+    ----------
+    cols, tops, bottoms : ndarray of int, shape (k,)
+        Column (0 .. n-1, increasing), first and last row of the trace's run in
+        each inked column, px.
+    top_edge, bottom_edge : ndarray, shape (n,)
+        Continuous top and bottom edge of the ink in every column, px (NaN
+        where the column is not read).
+    radius_px : float
+        Pen radius, px.
+    cov, full_ink, skip
+        As for :func:`refine_steep`.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        Centre row of each column in px (NaN where unread).
+    """
+    r = float(radius_px)
+    if r >= THICK_PEN_RADIUS_PX:
+        y = stroke_centre_morph(top_edge, bottom_edge, r)
+    else:
+        y = stroke_centre(top_edge + 0.5, bottom_edge - 0.5, max(r - 0.5, 0.5))
+    return refine_steep(cols, tops, bottoms, y, r, cov=cov, full_ink=full_ink, skip=skip)

@@ -38,12 +38,7 @@ import numpy as np
 from scipy.signal import find_peaks
 
 from ..runs import true_runs
-from .stroke import refine_steep, stroke_centre, stroke_centre_morph
-
-#: Pen radius (px) from which the centre line is reconstructed by grey opening/closing
-#: (:func:`~.stroke.stroke_centre_morph`); thinner pens use the apex rule of
-#: :func:`~.stroke.stroke_centre`, which is more accurate for them.
-THICK_PEN_RADIUS_PX = 1.2
+from .stroke import centre_line
 
 #: Grid evidence above which a gap in a trace is taken to be a grid line crossing it.
 GRID_GAP_LEVEL = 0.05
@@ -491,12 +486,8 @@ def trace_row(mask: np.ndarray, ink: np.ndarray, row: Row, x0: int | None = None
     crossed = _crossings(top_edge, bottom_edge, max(2.0 * r, 1.0))
     top_edge[crossed] = np.nan
     bottom_edge[crossed] = np.nan
-    if r >= THICK_PEN_RADIUS_PX:
-        y_out = stroke_centre_morph(top_edge, bottom_edge, r) + y0
-    else:
-        y_out = stroke_centre(top_edge + 0.5, bottom_edge - 0.5, max(r - 0.5, 0.5)) + y0
-    y_out = refine_steep(c_cols, tops[chosen], bottoms[chosen], y_out - y0, r, cov=band_ink,
-                         full_ink=float(np.median(core)), skip=crossed) + y0
+    y_out = centre_line(c_cols, tops[chosen], bottoms[chosen], top_edge, bottom_edge, r,
+                        cov=band_ink, full_ink=float(np.median(core)), skip=crossed) + y0
     y_out = _bridge(y_out, crossed)
     amb |= crossed
     y_out = _fill_short_gaps(y_out, max_gap_fill_px)

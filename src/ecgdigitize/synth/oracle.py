@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..digitize.stroke import stroke_centre
+from ..digitize.stroke import centre_line
 from ..errors import OptionError
 from ..record import EcgRecord
 
@@ -23,12 +23,12 @@ def read_leads_from_mask(instances: np.ndarray, groundtruth: dict[str, Any]
                          ) -> dict[int, np.ndarray]:
     """Recover each printed segment's samples from the instance mask.
 
-    For every column of a segment, the centre line is found from the vertical
-    extent of the segment's mask pixels (see
-    :func:`ecgdigitize.digitize.stroke.stroke_centre`, which keeps the height
-    of narrow peaks); it is converted to mV with the baseline and gain, and the
-    column positions to s with the paper speed, then interpolated at the
-    segment's sample times.
+    For every column of a segment, the centre line is found from the segment's
+    mask pixels with the digitizer's reading rule
+    (:func:`ecgdigitize.digitize.stroke.centre_line`: the column's vertical
+    extent, and the rows the stroke crosses where it is steep); it is
+    converted to mV with the baseline and gain, and the column positions to s
+    with the paper speed, then interpolated at the segment's sample times.
 
     Parameters
     ----------
@@ -73,10 +73,16 @@ def read_leads_from_mask(instances: np.ndarray, groundtruth: dict[str, Any]
         top = np.where(sub, rows, np.inf).min(axis=0)
         bottom = np.where(sub, rows, -np.inf).max(axis=0)
         cols = np.arange(x0, x1)[has]
-        ys = stroke_centre(top[has], bottom[has])
         if cols.size < 2:
             out[k] = np.full(n, np.nan)
             continue
+        local = np.flatnonzero(has)
+        top_px = np.where(has, top, np.nan) - y0
+        bottom_px = np.where(has, bottom, np.nan) - y0
+        top_edge, bottom_edge = top_px - 0.5, bottom_px + 0.5
+        radius = float(np.percentile((bottom_edge - top_edge)[has], 2)) / 2.0
+        ys = centre_line(local, top_px[has].astype(int), bottom_px[has].astype(int), top_edge,
+                         bottom_edge, radius)[has] + y0
         # x of the sample at t is x_start + (t - t_start) * px_per_s; the baseline starts
         # at the cell's left edge, which is the position of time col * duration / cols.
         t_cols = (cols - bx0) / px_per_s
