@@ -180,7 +180,7 @@ def stroke_centre_morph(top_edge: np.ndarray, bottom_edge: np.ndarray, radius_px
 
 
 def _level_crossings(own: np.ndarray, cov: np.ndarray | None, radius_px: float
-                     ) -> tuple[np.ndarray, np.ndarray]:
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points ``(x, y)`` where a stroke's centre line crosses each image row.
 
     `own` holds one trace's ink (bool, rows x columns). In each row, a run of
@@ -212,7 +212,26 @@ def _level_crossings(own: np.ndarray, cov: np.ndarray | None, radius_px: float
     two = inner & ~one & (width <= 4.0 * radius_px + 3.0)
     xs = np.concatenate([0.5 * (le[one] + re[one]), le[two] + radius_px, re[two] - radius_px])
     ys = np.concatenate([row[one], row[two], row[two]]).astype(float)
-    return xs, ys
+    side = np.concatenate([np.zeros(int(one.sum()), np.int8), np.ones(int(two.sum()), np.int8),
+                           np.full(int(two.sum()), 2, np.int8)])
+    return xs, ys, side
+
+
+def _fit_at(px: np.ndarray, py: np.ndarray, x: float, straddle: bool = False
+            ) -> float | None:
+    """Least-squares line through crossings ``(px, py)``, evaluated at column `x`.
+
+    None for fewer than two points, or, with `straddle`, where the points do
+    not reach both sides of `x`.
+    """
+    if px.size < 2 or (straddle and not (px.min() <= x <= px.max())):
+        return None
+    dx = px - px.mean()
+    vx = float(np.dot(dx, dx))
+    y = float(py.mean())
+    if vx > 1e-9:
+        y += float(np.dot(dx, py - y)) / vx * (x - float(px.mean()))
+    return min(max(y, float(py.min())), float(py.max()))
 
 
 def refine_steep(cols: np.ndarray, tops: np.ndarray, bottoms: np.ndarray,
@@ -285,28 +304,32 @@ def refine_steep(cols: np.ndarray, tops: np.ndarray, bottoms: np.ndarray,
         for j in np.flatnonzero(inked):
             own[top[xa + j] - ya:bottom[xa + j] - ya + 1, j] = True
         sub_cov = None if cov is None else cov[ya:yb, xa:xb] / max(full_ink, 1e-6)
-        xs, ys = _level_crossings(own, sub_cov, r)
+        xs, ys, side = _level_crossings(own, sub_cov, r)
         if xs.size < 2:
             continue
         xs = xs + xa
         ys = ys + ya
         order = np.argsort(xs, kind="stable")
-        xs, ys = xs[order], ys[order]
+        xs, ys, side = xs[order], ys[order], side[order]
         for x in range(a, b):
-            if not steep[x] or apex[x]:
+            if not steep[x]:
                 continue
             i, j = np.searchsorted(xs, [x - half, x + half + 1e-9])
-            px, py = xs[i:j], ys[i:j]
+            px, py, ps = xs[i:j], ys[i:j], side[i:j]
             inside = (py >= top[x]) & (py <= bottom[x])
-            px, py = px[inside], py[inside]
-            if px.size < 2:
+            px, py, ps = px[inside], py[inside], ps[inside]
+            if not apex[x]:
+                y = _fit_at(px, py, x)
+                if y is not None:
+                    out[x] = y
                 continue
-            dx = px - px.mean()
-            vx = float(np.dot(dx, dx))
-            y = float(py.mean())
-            if vx > 1e-9:
-                y += float(np.dot(dx, py - y)) / vx * (x - float(px.mean()))
-            out[x] = min(max(y, float(py.min())), float(py.max()))
+            # An apex column: the up- and downstroke of a peak narrower than the pen each
+            # pass it at their own height, below the apex, which lies between columns.
+            fits = [_fit_at(px[ps == k], py[ps == k], x, straddle=True) for k in (1, 2)]
+            fits = [f for f in fits if f is not None]
+            if fits:
+                peak = lo[x] >= centre[x] - 0.5
+                out[x] = min(fits) if peak else max(fits)
     return out
 
 
