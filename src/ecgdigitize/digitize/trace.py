@@ -376,7 +376,7 @@ def trace_row(mask: np.ndarray, ink: np.ndarray, row: Row, x0: int | None = None
               neighbour_weight: float = 0.1,
               max_gap_fill_px: int = 4, skip_cost: float = 6.0,
               band_px: tuple[int, int] | None = None,
-              claimed: np.ndarray | None = None, claim_cost: float = 12.0,
+              claimed: np.ndarray | None = None, claim_cost: float = 3.0,
               own_claim: int = -1) -> TracedRow:
     """Follow the trace of one row, column by column.
 
@@ -413,7 +413,10 @@ def trace_row(mask: np.ndarray, ink: np.ndarray, row: Row, x0: int | None = None
         This replaces the band-edge penalty, so that a tall wave may reach
         past the neighbouring baselines.
     claim_cost : float
-        Cost of a run claimed by another row.
+        Cost of a run claimed by another row. It is below `skip_cost`: where
+        the strokes of two rows merge into one (a deep S wave running down
+        the neighbour's R wave), the row follows the shared ink rather than
+        leaving a gap, and its own unclaimed ink is still preferred.
     own_claim : int
         Index of this row in `claimed`.
 
