@@ -28,6 +28,7 @@ from ecgdigitize.digitize.gridscale import (
 from ecgdigitize.digitize.layout import NameHit, expected_breaks, match_layout, tied_layouts
 from ecgdigitize.digitize.pipeline import (
     _consensus_edge,
+    _drop_grid_remnant_rows,
     _free_end_edge,
     _gap_at,
     _limb_reading_preferred,
@@ -1019,3 +1020,25 @@ def test_refine_steep_reads_a_narrow_qrs_from_the_rows():
     assert np.array_equal(refined[flat], morph[flat])
     apex = int(np.flatnonzero(cols == 60)[0])
     assert refined[apex] == morph[apex]
+
+
+def test_grid_remnant_row_at_the_foot_of_the_grid_is_dropped():
+    # Three rows 40 mm apart at 8 px/mm, and a fourth 8 mm below the last: straight
+    # pieces of grid with jumps, 70 % read. A real trace that close is kept.
+    pxmm = 8.0
+    rng = np.random.default_rng(0)
+    x = np.arange(1600)
+    rows = [Row(100.0 + 320.0 * k, 0, 0, 0, 1599) for k in range(3)] + [Row(804.0, 0, 0, 0, 1599)]
+    wavy = [TracedRow(0, 100.0 + 320.0 * k + 20.0 * np.sin(x / 30.0) + rng.normal(0, 0.3, x.size),
+                      np.zeros(x.size, bool), 1.5) for k in range(3)]
+    pieces = np.where(x < 700, 800.0, 812.0) + rng.normal(0, 0.1, x.size)
+    pieces[(x > 300) & (x < 780)] = np.nan
+    remnant = TracedRow(0, pieces, np.zeros(x.size, bool), 1.5)
+    assert _drop_grid_remnant_rows(rows, wavy + [remnant], [True] * 4, pxmm, pxmm) == [
+        True, True, True, False]
+    trace = TracedRow(0, np.where(np.isnan(pieces), np.nan, 804.0 + 10.0 * np.sin(x / 20.0)),
+                      np.zeros(x.size, bool), 1.5)
+    assert _drop_grid_remnant_rows(rows, wavy + [trace], [True] * 4, pxmm, pxmm) == [True] * 4
+    # With all of it read, or far enough from its neighbour, the remnant is kept.
+    full = TracedRow(0, np.where(x < 700, 800.0, 812.0), np.zeros(x.size, bool), 1.5)
+    assert _drop_grid_remnant_rows(rows, wavy + [full], [True] * 4, pxmm, pxmm) == [True] * 4

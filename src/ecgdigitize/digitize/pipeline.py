@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image
+from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
 from ..errors import NotAnEcgError, OptionError
 from ..layouts import Layout, get_layout
@@ -391,6 +392,38 @@ def _is_ecg_row(tr: TracedRow, pxmm_x: float, pxmm_y: float, min_range_mm: float
     if (hi - lo) / pxmm_y >= min_range_mm:
         return True
     return find_pulse(tr.y_px, float(np.median(y)), pxmm_x, pxmm_y) is not None
+
+
+def _drop_grid_remnant_rows(rows: list[Row], traced: list[TracedRow], keep: list[bool],
+                            pxmm_x: float, pxmm_y: float) -> list[bool]:
+    """`keep` without an outermost row that is left-over grid hugging its neighbour.
+
+    Grid lines a photo's lighting darkened past the grid separator, at the foot
+    of the grid, are traced as a row of straight pieces joined where the row
+    above dips into them. Such a row lies much closer to its neighbour than the
+    sheet's row pitch (under 0.35 of it), leaves part of its width unread
+    (under 90 %), and is flat (within 0.1 mm over 3 mm) in over 15 % of its
+    columns, where a printed trace is so in about 2 %. An outermost row meeting
+    all three is not kept.
+    """
+    idx = [k for k, ok in enumerate(keep) if ok]
+    if len(idx) < 4:
+        return keep
+    bases = np.array([rows[k].baseline_px for k in idx])
+    pitch = float(np.median(np.diff(bases)))
+    out = list(keep)
+    w = max(int(round(3.0 * pxmm_x)), 3)
+    for k, gap in ((idx[0], bases[1] - bases[0]), (idx[-1], bases[-1] - bases[-2])):
+        y = traced[k].y_px
+        ok = np.isfinite(y)
+        if gap >= 0.35 * pitch or ok.mean() >= 0.9 or not ok.any():
+            continue
+        hi = maximum_filter1d(np.where(ok, y, -np.inf), w)
+        lo = minimum_filter1d(np.where(ok, y, np.inf), w)
+        flat = ok & ((hi - lo) < 0.1 * pxmm_y)
+        if flat.sum() > 0.15 * ok.sum():
+            out[k] = False
+    return out
 
 
 def _extend_to_pulse(mask: np.ndarray, row: Row, pxmm_x: float, pxmm_y: float) -> None:
@@ -971,6 +1004,8 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
                            for k, r in zip(keep, rows, strict=True)]
             if any(kept_inside):
                 keep = kept_inside
+    keep = _drop_grid_remnant_rows(rows, traced, keep, est,
+                                   pxmm_y if np.isfinite(pxmm_y) else est)
     # The signals come from a second pass that lets tall waves reach past the neighbouring
     # rows; baselines, pulses and the ends of the rows are read on the first, whose bands
     # keep a pulse or a stray line of one row out of another's.
