@@ -1039,6 +1039,6 @@ def test_grid_remnant_row_at_the_foot_of_the_grid_is_dropped():
     trace = TracedRow(0, np.where(np.isnan(pieces), np.nan, 804.0 + 10.0 * np.sin(x / 20.0)),
                       np.zeros(x.size, bool), 1.5)
     assert _drop_grid_remnant_rows(rows, wavy + [trace], [True] * 4, pxmm, pxmm) == [True] * 4
-    # With all of it read, or far enough from its neighbour, the remnant is kept.
+    # With all of its width read, the same pieces are kept.
     full = TracedRow(0, np.where(x < 700, 800.0, 812.0), np.zeros(x.size, bool), 1.5)
     assert _drop_grid_remnant_rows(rows, wavy + [full], [True] * 4, pxmm, pxmm) == [True] * 4

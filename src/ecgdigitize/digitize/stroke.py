@@ -246,8 +246,11 @@ def refine_steep(cols: np.ndarray, tops: np.ndarray, bottoms: np.ndarray,
     downstroke of a narrow peak merge, whose ends less one pen radius) is where
     the centre line crosses that row. The column's value is the least-squares
     line through the crossings within :data:`CROSSING_HALF_WINDOW_PX` of its
-    middle, evaluated there. The apexes of peaks and troughs (local extremes of
-    `centre`) keep their value.
+    middle, evaluated there. At the apex of a peak or trough (a local extreme
+    of `centre`), the crossings of the up- and downstroke are fitted apart: a
+    column that one of them reaches on both sides takes its height (the apex
+    of a peak narrower than the pen lies between columns); other apex columns
+    keep their value.
 
     Parameters
     ----------
