@@ -292,10 +292,8 @@ def refine_steep(cols: np.ndarray, tops: np.ndarray, bottoms: np.ndarray,
         return out
     # Local extremes of the column reading (apexes) keep their value.
     ok = np.isfinite(centre)
-    lo = np.lib.stride_tricks.sliding_window_view(
-        np.pad(np.where(ok, centre, np.inf), 2, constant_values=np.inf), 5).min(axis=1)
-    hi = np.lib.stride_tricks.sliding_window_view(
-        np.pad(np.where(ok, centre, -np.inf), 2, constant_values=-np.inf), 5).max(axis=1)
+    lo = _erode(np.where(ok, centre, np.inf), np.zeros(5))
+    hi = _dilate(np.where(ok, centre, -np.inf), np.zeros(5))
     apex = (lo >= centre - 0.5) | (hi <= centre + 0.5)
     half = CROSSING_HALF_WINDOW_PX
     for a, b in true_runs(steep):
