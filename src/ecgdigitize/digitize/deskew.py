@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["Rotation", "estimate_skew", "rotate_image", "rotate_points", "quarter_turns"]
+__all__ = ["Rotation", "estimate_skew", "rotate_image", "rotation_of", "rotate_points",
+           "quarter_turns"]
 
 
 @dataclass
@@ -122,6 +123,34 @@ def estimate_skew(grid: np.ndarray, max_angle_deg: float = 45.0, max_points: int
     return -best, confidence
 
 
+def rotation_of(shape_hw: tuple[int, int], angle_deg: float, expand: bool = True) -> Rotation:
+    """The rotation :func:`rotate_image` applies to an image of `shape_hw` px.
+
+    Parameters
+    ----------
+    shape_hw : tuple of int
+        (height, width) of the image in px.
+    angle_deg : float
+        Skew to undo, in degrees (counter-clockwise positive).
+    expand : bool
+        Enlarge the output so no corner is cut off.
+
+    Returns
+    -------
+    Rotation
+    """
+    h, w = int(shape_hw[0]), int(shape_hw[1])
+    m = cv2.getRotationMatrix2D((w / 2.0 - 0.5, h / 2.0 - 0.5), -angle_deg, 1.0)
+    if expand:
+        c, s = abs(m[0, 0]), abs(m[0, 1])
+        nw, nh = int(np.ceil(w * c + h * s)), int(np.ceil(w * s + h * c))
+        m[0, 2] += nw / 2.0 - w / 2.0
+        m[1, 2] += nh / 2.0 - h / 2.0
+    else:
+        nw, nh = w, h
+    return Rotation(float(angle_deg), m, (h, w), (nh, nw))
+
+
 def rotate_image(image: np.ndarray, angle_deg: float, border: float | tuple = 0,
                  interpolation: int = cv2.INTER_LINEAR, expand: bool = True
                  ) -> tuple[np.ndarray, Rotation]:
@@ -145,22 +174,15 @@ def rotate_image(image: np.ndarray, angle_deg: float, border: float | tuple = 0,
     rotated : ndarray
     rotation : Rotation
     """
-    h, w = image.shape[:2]
-    m = cv2.getRotationMatrix2D((w / 2.0 - 0.5, h / 2.0 - 0.5), -angle_deg, 1.0)
-    if expand:
-        c, s = abs(m[0, 0]), abs(m[0, 1])
-        nw, nh = int(np.ceil(w * c + h * s)), int(np.ceil(w * s + h * c))
-        m[0, 2] += nw / 2.0 - w / 2.0
-        m[1, 2] += nh / 2.0 - h / 2.0
-    else:
-        nw, nh = w, h
+    rotation = rotation_of(image.shape[:2], angle_deg, expand)
+    nh, nw = rotation.shape_out
     if isinstance(border, tuple):
         border_value = border
     else:
         border_value = (border,) * (image.shape[2] if image.ndim == 3 else 1)
-    out = cv2.warpAffine(image, m, (nw, nh), flags=interpolation,
+    out = cv2.warpAffine(image, rotation.matrix, (nw, nh), flags=interpolation,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)
-    return out, Rotation(float(angle_deg), m, (h, w), (nh, nw))
+    return out, rotation
 
 
 def _peakiness(profile: np.ndarray) -> float:
