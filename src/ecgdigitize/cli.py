@@ -146,6 +146,8 @@ def _add_digitizer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-perspective", action="store_true",
                    help="do not look for a photographed sheet's paper outline to undo its "
                    "perspective")
+    p.add_argument("--no-dewarp", action="store_true",
+                   help="do not straighten the grid of a curled or wrinkled sheet")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -346,7 +348,7 @@ def _cmd_digitize(args: argparse.Namespace) -> int:
                                       gain_mm_mv=args.gain, fs=args.fs, layouts_extra=extra,
                                       dpi=dpi, redundancy=args.redundancy,
                                       perspective=not args.no_perspective,
-                                      segmenter=args.segmenter)
+                                      dewarp=not args.no_dewarp, segmenter=args.segmenter)
                     if result.source == "<array>":
                         result.source = ref.label
                     write_outputs(result, args.out, name, args.format, image=page,
@@ -436,7 +438,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                               fs=args.fs, dpi=args.dpi, pdf_dpi=args.pdf_dpi,
                               formats=tuple(args.format), overlay=not args.no_overlay,
                               layouts_extra=extra, redundancy=args.redundancy,
-                              perspective=not args.no_perspective, segmenter=args.segmenter)
+                              perspective=not args.no_perspective, dewarp=not args.no_dewarp,
+                              segmenter=args.segmenter)
     summary = run_batch(args.inputs, args.out, options, workers=args.workers,
                         recursive=args.recursive, timeout_s=args.timeout_s,
                         max_memory_mb=args.max_memory_mb, retry_failed=args.retry_failed,

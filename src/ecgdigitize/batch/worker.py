@@ -82,6 +82,8 @@ class DigitizeOptions:
         :func:`ecgdigitize.digitize.pipeline.digitize`).
     perspective : bool
         Correct the perspective of photographed sheets.
+    dewarp : bool
+        Straighten the grid of curled or wrinkled sheets.
     segmenter : str
         ``classical`` or ``learned`` pixel separation.
     """
@@ -98,6 +100,7 @@ class DigitizeOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     redundancy: str = "gaps"
     perspective: bool = True
+    dewarp: bool = True
     segmenter: str = "classical"
 
     def fingerprint(self) -> str:
@@ -370,7 +373,8 @@ def digitize_page(task: PageTask, folder: Path) -> dict[str, Any]:
     result = digitize(image, layout=opts.layout, speed_mm_s=opts.speed_mm_s,
                       gain_mm_mv=opts.gain_mm_mv, fs=opts.fs, layouts_extra=opts.layouts_extra,
                       dpi=dpi, max_pixels=opts.max_pixels, redundancy=opts.redundancy,
-                      perspective=opts.perspective, segmenter=opts.segmenter)
+                      perspective=opts.perspective, dewarp=opts.dewarp,
+                      segmenter=opts.segmenter)
     result.source = ref.label
     t = time.perf_counter()
     write_outputs(result, folder, task.name, opts.formats, image=image, overlay=opts.overlay)

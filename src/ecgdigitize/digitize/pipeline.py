@@ -6,7 +6,8 @@ Stages (each in its own module of :mod:`ecgdigitize.digitize`):
 2. :mod:`~.perspective` finds a photographed sheet's paper outline and undoes
    the perspective; :mod:`~.separate` splits pen ink from grid and paper;
 3. :mod:`~.deskew` undoes the rotation of the grid and turns the sheet upright;
-4. :mod:`~.gridscale` measures px per mm on each axis;
+4. :mod:`~.gridscale` measures px per mm on each axis, and :mod:`~.dewarp`
+   straightens the grid of a curled or wrinkled page;
 5. :mod:`~.calibration` finds the 1 mV pulse, the gain and the paper speed, and
    :mod:`~.settings_text` reads the printed "25 mm/s 10 mm/mV";
 6. :mod:`~.labels` and :mod:`~.layout` read the printed lead names and
@@ -47,7 +48,9 @@ from .deskew import (
     quarter_turns,
     rotate_image,
     rotate_points,
+    rotation_of,
 )
+from .dewarp import GridWarp, measure_grid_warp
 from .gridscale import GridPitch, grid_scale, line_extent, straight_line_evidence
 from .labels import find_labels
 from .layout import BREAK_FRACTIONS, NameHit, match_layout, tied_layouts
@@ -158,6 +161,15 @@ def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
     return (a @ b)[:2]
 
 
+def _rotated_dewarped_maps(rotation: Rotation, warp: GridWarp
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """``cv2.remap`` maps (px of the separated image) that rotate, then dewarp."""
+    mx, my = warp.maps()
+    inv = cv2.invertAffineTransform(rotation.matrix).astype(np.float32)
+    return (inv[0, 0] * mx + inv[0, 1] * my + inv[0, 2],
+            inv[1, 0] * mx + inv[1, 1] * my + inv[1, 2])
+
+
 def _corner_text(corners: np.ndarray) -> str:
     return " ".join(f"({x:.0f},{y:.0f})" for x, y in corners)
 
@@ -204,12 +216,21 @@ class _Sheet:
     """Working state of one orientation of the sheet."""
 
     def __init__(self, ink: np.ndarray, mask: np.ndarray, grid: np.ndarray, rotation: Rotation,
-                 grid_is_ink: bool) -> None:
+                 grid_is_ink: bool, warp: GridWarp | None = None) -> None:
         self.ink = ink
         self.mask = mask
         self.grid = grid
         self.rotation = rotation
         self.grid_is_ink = grid_is_ink
+        # Applied after the rotation: points of these images map to the rotated sheet's
+        # through warp.to_source.
+        self.warp = warp
+
+    def to_separated(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Map points (px) of these images back to the separated (unrotated) image."""
+        if self.warp is not None:
+            x, y = self.warp.to_source(x, y)
+        return rotate_points(cv2.invertAffineTransform(self.rotation.matrix), x, y)
 
     def turned(self) -> _Sheet:
         """The same sheet turned by 180 degrees."""
@@ -217,8 +238,11 @@ class _Sheet:
         flip = np.array([[-1.0, 0.0, w - 1.0], [0.0, -1.0, h - 1.0]])
         r = self.rotation
         rot = Rotation(r.angle_deg + 180.0, _compose(flip, r.matrix), r.shape_in, r.shape_out)
+        # The flip is composed into the rotation; the warp, applied after the rotation, is
+        # conjugated by it (flip, warp, flip).
+        warp = None if self.warp is None else self.warp.turned()
         return _Sheet(self.ink[::-1, ::-1].copy(), self.mask[::-1, ::-1].copy(),
-                      self.grid[::-1, ::-1].copy(), rot, self.grid_is_ink)
+                      self.grid[::-1, ::-1].copy(), rot, self.grid_is_ink, warp)
 
 
 def _row_pulse(mask: np.ndarray, tr: TracedRow, row: Row, base: float, pxmm_x: float,
@@ -576,7 +600,7 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
              speed_mm_s: float | str = "auto", gain_mm_mv: float | str = "auto",
              fs: float = 500.0, layouts_extra: dict[str, Layout] | None = None,
              dpi: float | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
-             perspective: bool = True, redundancy: str = "gaps",
+             perspective: bool = True, dewarp: bool = True, redundancy: str = "gaps",
              segmenter: str = "classical") -> Result:
     """Digitize an image of a paper ECG.
 
@@ -604,6 +628,9 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
     perspective : bool
         Look for the outline of the paper on a background (a photo) and undo
         its perspective (:mod:`~.perspective`); scans are left as they are.
+    dewarp : bool
+        Straighten grid lines that bend or are unevenly spaced (a curled or
+        wrinkled page, :mod:`~.dewarp`); a flat sheet is left as it is.
     segmenter : {"classical", "learned"}
         Pixel classes from colour and intensity (:mod:`~.separate`), or from
         the shipped network (:mod:`ecgdigitize.models.segmenter`, needs
@@ -700,12 +727,22 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
     if conf < 1.15:
         angle_t, conf_t = estimate_skew(sep.trace.astype(np.float32), max_angle_deg=10.0)
         angle = angle_t if conf_t > 1.15 else 0.0
-    def upright(a: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, Rotation]:
+    def upright(a: float, warp: GridWarp | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Rotation]:
         # The mask is thresholded before rotating and rotated without interpolation: an
         # interpolated one-pixel stroke would fall apart below the threshold.
-        ink_r, rotation = rotate_image(sep.ink, a)
-        mask_r, _ = rotate_image(sep.trace.astype(np.uint8), a, interpolation=cv2.INTER_NEAREST)
-        grid_r, _ = rotate_image(sep.grid, a)
+        if warp is None:
+            ink_r, rotation = rotate_image(sep.ink, a)
+            mask_r, _ = rotate_image(sep.trace.astype(np.uint8), a,
+                                     interpolation=cv2.INTER_NEAREST)
+            grid_r, _ = rotate_image(sep.grid, a)
+        else:
+            # Rotation and dewarping in one resampling of the separated images.
+            rotation = rotation_of(sep.ink.shape, a)
+            sx, sy = _rotated_dewarped_maps(rotation, warp)
+            ink_r = cv2.remap(sep.ink, sx, sy, cv2.INTER_LINEAR)
+            mask_r = cv2.remap(sep.trace.astype(np.uint8), sx, sy, cv2.INTER_NEAREST)
+            grid_r = cv2.remap(sep.grid, sx, sy, cv2.INTER_LINEAR)
         plain = ink_r > sep.ink_threshold
         # Thick strokes: the plain threshold of the interpolated ink keeps their edges where
         # the sub-pixel edge model expects them. Strokes a pixel or two thin would break
@@ -743,7 +780,23 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
             grid = straight_line_evidence(grid)
         if grid_in_mask:
             mask = remove_grid_lines(mask, px.px_per_mm, py.px_per_mm)
-    sheet = _Sheet(ink, mask, grid, rot, sep.grid_is_ink)
+    lap("gridscale")
+
+    warp: GridWarp | None = None
+    if dewarp and grid_ok:
+        # Tall QRS strokes look like grid lines to the comb: measure the grid without them.
+        pen = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8))
+        warp = measure_grid_warp(np.where(pen > 0, 0.0, grid).astype(np.float32),
+                                 px.px_per_mm, py.px_per_mm)
+        if warp is not None:
+            ink, mask, grid, rot = upright(angle, warp)
+            if lines_only:
+                grid = straight_line_evidence(grid)
+            if grid_in_mask:
+                mask = remove_grid_lines(mask, px.px_per_mm, py.px_per_mm)
+            warnings.append(f"page curvature corrected: grid lines moved by up to "
+                            f"{warp.displacement_percentile(99.0) / scale:.1f} px")
+    sheet = _Sheet(ink, mask, grid, rot, sep.grid_is_ink, warp)
     scale_source = "grid"
     pxmm_x, pxmm_y = px.px_per_mm, py.px_per_mm
     if not grid_ok:
@@ -754,7 +807,7 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
         else:
             pxmm_x = pxmm_y = float("nan")
             scale_source = "pulse"  # or "rows"/"page": settled once the rows are traced
-    lap("gridscale")
+    lap("dewarp")
 
     found_so_far = list(warnings)
     # Each reading starts from the warnings found so far, so a sheet read again after being
@@ -785,10 +838,9 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
         det.paper_corners_px = (rect.corners_px / scale).round(1).tolist()
 
     # Map traced centre lines back to input-image px.
-    inv = cv2.invertAffineTransform(sheet.rotation.matrix)
     traces = []
     for seg in result["segments"]:
-        x, y = rotate_points(inv, seg.x_px, seg.y_px)
+        x, y = sheet.to_separated(seg.x_px, seg.y_px)
         if rect is not None:
             x, y = rect.to_input(x, y)
         seg.x_px, seg.y_px = x / scale, y / scale
