@@ -554,6 +554,13 @@ def test_layout_matching_uses_breaks_and_names():
     # A rhythm strip labelled V1 replaces the default lead II.
     rhythm = match_layout(4, expected_breaks(lay), [NameHit("V1", 3, 0.01, 0.9)])
     assert rhythm.layout.cells[-1].lead == "V1"
+    # Two strips (default II, V1) whose second is labelled II: the first is V1, not II too.
+    two = get_layout("3x4+2")
+    swapped = match_layout(5, expected_breaks(two), [NameHit("II", 4, 0.01, 0.9)])
+    assert [c.lead for c in swapped.layout.cells if c.is_rhythm] == ["V1", "II"]
+    both = match_layout(5, expected_breaks(two), [NameHit("V5", 3, 0.01, 0.9),
+                                                  NameHit("II", 4, 0.01, 0.9)])
+    assert [c.lead for c in both.layout.cells if c.is_rhythm] == ["V5", "II"]
     assert m.costs["12x1"] > m.cost
 
 

@@ -224,19 +224,29 @@ def tied_layouts(match: LayoutMatch, names: Sequence[NameHit],
 
 
 def _with_printed_rhythm(layout: Layout, names: Sequence[NameHit]) -> Layout:
-    """Replace rhythm leads by the names printed at the start of rhythm rows."""
+    """Replace rhythm leads by the names printed at the start of rhythm rows.
+
+    A printed name that is another rhythm strip's default lead (and that strip's
+    own name was not read) swaps the two: a 3x4+2 sheet whose second strip is
+    labelled II has V1 above it, not a second II.
+    """
     rhythm = sorted((c for c in layout.cells if c.is_rhythm), key=lambda c: c.row)
     if not rhythm:
         return layout
     leads = [c.lead for c in rhythm]
+    printed = [False] * len(rhythm)
     changed = False
     for i, cell in enumerate(rhythm):
         hits = [h for h in names if h.row == cell.row and h.frac < 0.1]
         if hits:
             best = max(hits, key=lambda h: h.confidence)
             if best.name != leads[i] and not best.name.startswith("-"):
+                for j, lead in enumerate(leads):
+                    if j != i and lead == best.name and not printed[j]:
+                        leads[j] = leads[i]
                 leads[i] = best.name
                 changed = True
+            printed[i] = True
     if not changed or layout.name not in STANDARD_LAYOUTS:
         return layout
     return get_layout(layout.name, leads)
