@@ -55,7 +55,7 @@ import cv2
 import numpy as np
 from scipy import sparse
 from scipy.interpolate import BSpline
-from scipy.ndimage import binary_erosion, distance_transform_edt
+from scipy.ndimage import binary_erosion, distance_transform_edt, map_coordinates
 from scipy.sparse.linalg import spsolve
 
 __all__ = ["GridWarp", "measure_grid_warp", "KNOT_MM", "MIN_DISPLACEMENT_PX"]
@@ -63,6 +63,10 @@ __all__ = ["GridWarp", "measure_grid_warp", "KNOT_MM", "MIN_DISPLACEMENT_PX"]
 #: Spacing (mm of paper) of the B-spline knots of the displacement field: fine enough for a
 #: curled edge (a few cm wide), coarse enough that a trace or a label cannot bend it.
 KNOT_MM = 12.0
+
+#: Most knot intervals per axis (a sheet of 480 mm at :data:`KNOT_MM`; beyond, the knots
+#: spread): the normal equations, dense, then stay under 30 MB whatever pitch was found.
+MAX_KNOT_INTERVALS = 40
 
 #: Low-pass of the demodulated grid, in grid pitches (Gaussian sigma). Major lines every fifth
 #: pitch put energy at a fifth of the pitch frequency from the carrier; 2.5 pitches of sigma
@@ -157,7 +161,6 @@ class GridWarp:
 
     def displacement(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Field (px) at points of the dewarped image (bilinear between nodes; NaN stays NaN)."""
-        from scipy.ndimage import map_coordinates
         x = np.asarray(x, np.float64)
         y = np.asarray(y, np.float64)
         u, v = self._lattice_coords(x, y)
@@ -239,7 +242,7 @@ def _demodulated(grid: np.ndarray, pitch_px: float, axis: int, step: int,
         t = np.arange(w, dtype=np.float64) * (2.0 * np.pi * (1.0 + e) / pitch_px)
         re = low_pass(g * np.cos(t).astype(np.float32)[None, :])
         im = low_pass(-g * np.sin(t).astype(np.float32)[None, :])
-        fields.append(re + 1j * im)
+        fields.append((re + 1j * im).astype(np.complex64))
     rows_px = (np.arange(n_rows) + 0.5) * step - 0.5
     return fields, low_pass(g), rows_px
 
@@ -247,7 +250,7 @@ def _demodulated(grid: np.ndarray, pitch_px: float, axis: int, step: int,
 def _basis(n_px: int, pxmm: float) -> tuple[np.ndarray, int]:
     """Knot vector (px) of cubic B-splines over [0, n_px - 1] and the number of bases."""
     span = max(n_px - 1, 1)
-    n_int = max(1, int(round(span / (KNOT_MM * pxmm))))
+    n_int = min(max(1, int(round(span / (KNOT_MM * pxmm)))), MAX_KNOT_INTERVALS)
     inner = np.linspace(0.0, span, n_int + 1)
     knots = np.concatenate([[0.0] * 3, inner, [span] * 3])
     return knots, len(knots) - 4
@@ -352,12 +355,12 @@ def _fit_axis(grid: np.ndarray, pitch_px: float, axis: int, pxmm_t: float, pxmm_
     rhs = (bs.T @ (wa * da) @ dt + ds.T @ (wb * db) @ bt).ravel()
     # Curvature penalty (second differences of the coefficients along both axes) and a
     # tiny pull to zero that fixes the free constant.
-    d2t = np.diff(np.eye(nt), 2, axis=0)
-    d2s = np.diff(np.eye(ns), 2, axis=0)
-    pen = np.kron(np.eye(ns), d2t.T @ d2t) + np.kron(d2s.T @ d2s, np.eye(nt))
+    d2t = sparse.diags([1.0, -2.0, 1.0], [0, 1, 2], shape=(max(nt - 2, 1), nt))
+    d2s = sparse.diags([1.0, -2.0, 1.0], [0, 1, 2], shape=(max(ns - 2, 1), ns))
+    pen = (sparse.kron(sparse.eye(ns), d2t.T @ d2t) + sparse.kron(d2s.T @ d2s, sparse.eye(nt)))
     total = float(wa.sum() + wb.sum())
     lam = SMOOTHNESS * total / max(nt * ns, 1)
-    lhs = lhs + lam * pen + 1e-9 * total * np.eye(nt * ns)
+    lhs = sparse.csc_matrix(lhs) + lam * pen + 1e-9 * total * sparse.eye(nt * ns)
     # The system is banded (each B-spline overlaps three neighbours per axis); a sparse
     # solve takes milliseconds and, unlike a dense LAPACK solve, no BLAS threads (which
     # stall for a tenth of a second when other processes hold the cores).
