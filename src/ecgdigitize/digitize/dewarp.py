@@ -194,11 +194,6 @@ class GridWarp:
                         self.shape_hw,
                         None if self.measured is None else self.measured[::-1, ::-1].copy())
 
-    @property
-    def max_displacement_px(self) -> float:
-        """Largest displacement (px) of any node."""
-        return float(np.sqrt(self.dx_px**2 + self.dy_px**2).max())
-
     def displacement_percentile(self, q: float) -> float:
         """Percentile `q` (0-100) of the displacement length (px) over the measured nodes."""
         d = np.sqrt(self.dx_px**2 + self.dy_px**2)
@@ -334,8 +329,7 @@ def _fit_axis(grid: np.ndarray, pitch_px: float, axis: int, pxmm_t: float, pxmm_
     cols, rows, lag, da, wa, db, wb, support = _gradients(grid, pitch_px, axis)
     if cols.size < 2 or rows.size < 2 or not support.any():
         return None
-    g = grid if axis == 1 else grid.T
-    h, w = g.shape
+    h, w = grid.shape if axis == 1 else grid.shape[::-1]
     kt, nt = _basis(w, pxmm_t)
     ks, ns = _basis(h, pxmm_s)
     bt = _design(kt, cols)
@@ -403,7 +397,8 @@ def measure_grid_warp(grid: np.ndarray, pxmm_x: float, pxmm_y: float,
     ly = np.linspace(0.0, h - 1.0, ny)
     gxx, gyy = np.meshgrid(lx, ly)
     warp: GridWarp | None = None
-    current = grid.astype(np.float32)
+    grid = grid.astype(np.float32, copy=False)
+    current = grid
     for it in range(MAX_PASSES):
         fx = _fit_axis(current, pxmm_x, 1, pxmm_x, pxmm_y, lx, ly)
         fy = _fit_axis(current, pxmm_y, 0, pxmm_y, pxmm_x, ly, lx)
@@ -426,7 +421,7 @@ def measure_grid_warp(grid: np.ndarray, pxmm_x: float, pxmm_y: float,
         # Lines squeezed or stretched by more than the low-pass passes (a sharply curled
         # edge) were under-measured: measure again on the grid straightened so far.
         mx, my = warp.maps()
-        current = cv2.remap(grid.astype(np.float32), mx, my, cv2.INTER_LINEAR)
+        current = cv2.remap(grid, mx, my, cv2.INTER_LINEAR)
     if warp is None:
         return None
     warp = _without_shear(warp, gxx, gyy)
