@@ -43,6 +43,16 @@ def _positive_float(text: str) -> float:
     return v
 
 
+def _gap_ms(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(v) and 0.0 <= v <= 1000.0):
+        raise argparse.ArgumentTypeError(f"must be within 0-1000 ms, got {text!r}")
+    return v
+
+
 def _choice_or_auto(what: str, unit: str, allowed: tuple[float, ...]
                     ) -> Callable[[str], float | str]:
     """Argparse type: 'auto' or one of `allowed` (a number)."""
@@ -105,6 +115,7 @@ def _add_render_args(p: argparse.ArgumentParser) -> None:
 
 def _add_digitizer_options(p: argparse.ArgumentParser) -> None:
     """The options of the digitizer and its outputs, shared by ``digitize`` and ``batch``."""
+    from .digitize.gaps import DEFAULT_MAX_GAP_S
     from .digitize.redundancy import FILL_MODES
     from .io.outputs import DEFAULT_FORMATS, OUTPUT_FORMATS
     from .io.pages import PDF_DEFAULT_DPI
@@ -148,6 +159,10 @@ def _add_digitizer_options(p: argparse.ArgumentParser) -> None:
                    "perspective")
     p.add_argument("--no-dewarp", action="store_true",
                    help="do not straighten the grid of a curled or wrinkled sheet")
+    p.add_argument("--max-gap-ms", type=_gap_ms, default=1000.0 * DEFAULT_MAX_GAP_S, metavar="MS",
+                   help="bridge unread stretches of a printed lead up to MS long "
+                   "(interpolated, or the nearest reading held at a window's end) and mark "
+                   "them as filled; 0 leaves them NaN (default: %(default)g)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -348,7 +363,8 @@ def _cmd_digitize(args: argparse.Namespace) -> int:
                                       gain_mm_mv=args.gain, fs=args.fs, layouts_extra=extra,
                                       dpi=dpi, redundancy=args.redundancy,
                                       perspective=not args.no_perspective,
-                                      dewarp=not args.no_dewarp, segmenter=args.segmenter)
+                                      dewarp=not args.no_dewarp, segmenter=args.segmenter,
+                                      max_gap_ms=args.max_gap_ms)
                     if result.source == "<array>":
                         result.source = ref.label
                     write_outputs(result, args.out, name, args.format, image=page,
@@ -439,7 +455,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                               formats=tuple(args.format), overlay=not args.no_overlay,
                               layouts_extra=extra, redundancy=args.redundancy,
                               perspective=not args.no_perspective, dewarp=not args.no_dewarp,
-                              segmenter=args.segmenter)
+                              segmenter=args.segmenter, max_gap_ms=args.max_gap_ms)
     summary = run_batch(args.inputs, args.out, options, workers=args.workers,
                         recursive=args.recursive, timeout_s=args.timeout_s,
                         max_memory_mb=args.max_memory_mb, retry_failed=args.retry_failed,

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..digitize.gaps import DEFAULT_MAX_GAP_S
 from ..digitize.load import DEFAULT_MAX_PIXELS
 from ..errors import EcgDigitizeError, OutputError
 from ..io.outputs import DEFAULT_FORMATS
@@ -86,6 +87,8 @@ class DigitizeOptions:
         Straighten the grid of curled or wrinkled sheets.
     segmenter : str
         ``classical`` or ``learned`` pixel separation.
+    max_gap_ms : float
+        Longest unread stretch of a printed lead bridged, in ms (0: none).
     """
 
     layout: str = "auto"
@@ -102,6 +105,7 @@ class DigitizeOptions:
     perspective: bool = True
     dewarp: bool = True
     segmenter: str = "classical"
+    max_gap_ms: float = 1000.0 * DEFAULT_MAX_GAP_S
 
     def fingerprint(self) -> str:
         """A short text that changes when an option changing the outputs changes.
@@ -374,7 +378,7 @@ def digitize_page(task: PageTask, folder: Path) -> dict[str, Any]:
                       gain_mm_mv=opts.gain_mm_mv, fs=opts.fs, layouts_extra=opts.layouts_extra,
                       dpi=dpi, max_pixels=opts.max_pixels, redundancy=opts.redundancy,
                       perspective=opts.perspective, dewarp=opts.dewarp,
-                      segmenter=opts.segmenter)
+                      segmenter=opts.segmenter, max_gap_ms=opts.max_gap_ms)
     result.source = ref.label
     t = time.perf_counter()
     write_outputs(result, folder, task.name, opts.formats, image=image, overlay=opts.overlay)

@@ -14,7 +14,9 @@ Stages (each in its own module of :mod:`ecgdigitize.digitize`):
    choose the layout;
 7. :mod:`~.trace` finds the rows and follows each trace;
 8. this module assembles the segments into a 12-lead record in mV at the
-   requested rate, with a quality score per lead.
+   requested rate, with a quality score per lead; :mod:`~.redundancy` fills
+   limb-lead gaps from the other limb leads and :mod:`~.gaps` bridges the
+   short unread stretches left.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from .deskew import (
     rotation_of,
 )
 from .dewarp import GridWarp, measure_grid_warp
+from .gaps import DEFAULT_MAX_GAP_S, apply_bridging
 from .gridscale import GridPitch, grid_scale, line_extent, straight_line_evidence
 from .labels import find_labels
 from .layout import BREAK_FRACTIONS, NameHit, match_layout, tied_layouts
@@ -601,7 +604,8 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
              fs: float = 500.0, layouts_extra: dict[str, Layout] | None = None,
              dpi: float | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
              perspective: bool = True, dewarp: bool = True, redundancy: str = "gaps",
-             segmenter: str = "classical") -> Result:
+             segmenter: str = "classical", max_gap_ms: float = 1000.0 * DEFAULT_MAX_GAP_S
+             ) -> Result:
     """Digitize an image of a paper ECG.
 
     Parameters
@@ -647,6 +651,11 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
         samples are marked in ``Result.filled``; in every mode a limb lead
         that disagrees with the others is flagged (quality lowered, a
         warning).
+    max_gap_ms : float
+        Unread stretches of a printed lead up to this long, in ms, are bridged
+        after the limb leads' filling (:mod:`~.gaps`: interpolated, or the
+        nearest reading held at a window's end) and marked in
+        ``Result.filled``; 0 leaves every unread sample NaN.
 
     Returns
     -------
@@ -677,6 +686,9 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
     if redundancy not in FILL_MODES:
         raise OptionError(f"redundancy must be one of {', '.join(FILL_MODES)}, got "
                           f"{redundancy!r}")
+    if not (np.isfinite(max_gap_ms) and 0.0 <= float(max_gap_ms) <= 1000.0):
+        raise OptionError(f"the longest gap to bridge must be within 0-1000 ms, got "
+                          f"{max_gap_ms}")
     source = "<array>"
     if isinstance(image, (str, Path)):
         source = str(image)
@@ -852,6 +864,7 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
     # The consensus of the limb leads presumes each row is the lead the layout says; with
     # more or fewer rows than the layout has, that is in doubt and nothing is repaired.
     apply_redundancy(out, redundancy, repair=redundancy != "none" and result["rows_match"])
+    apply_bridging(out, float(max_gap_ms) / 1000.0)
     timings["redundancy"] = time.perf_counter() - t_red
     timings["total"] = float(sum(v for k, v in timings.items()))
     return out

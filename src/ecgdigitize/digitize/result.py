@@ -143,8 +143,9 @@ class Result:
         Things the reader should know (e.g. speed assumed, lead unreadable).
     filled : ndarray of bool, shape (n_samples, n_leads), optional
         True where a sample was not read but reconstructed from the other
-        limb leads (see :mod:`ecgdigitize.digitize.redundancy`); None when
-        no such step ran.
+        limb leads (see :mod:`ecgdigitize.digitize.redundancy`) or bridged
+        across a short unread stretch (:mod:`ecgdigitize.digitize.gaps`);
+        None when neither step ran.
     flagged_leads : list of str
         Limb leads that disagree with the other limb leads (their quality is
         lowered; their samples are as read).

@@ -10,7 +10,8 @@ folder, then renamed), so a reader never sees a half-written file:
   (4 decimals, i.e. 0.1 µV); an empty cell where a sample is unknown.
 - **JSON** (``NAME.json``): :meth:`Result.summary` (detected settings, quality,
   filled fraction and flagged limb leads, timings, warnings), the lead segments
-  read (without their pixel lines), the sample ranges filled from other leads and
+  read (without their pixel lines), the sample ranges filled (from other leads,
+  or bridged across a short unread stretch) and
   ``{"fs_hz": ..., "leads": {name: [value or null, ...]}}``, the form that
   ``ecgdigitize evaluate --pred`` reads
   (:func:`ecgdigitize.evaluate.scoring.load_reconstruction`).
@@ -202,8 +203,8 @@ def wfdb_comments(result: Result) -> list[str]:
     list of str
         Source image, detected layout, speed, gain, scale, rotation and how
         each was found, mean and per-lead quality, the number of samples of
-        each lead reconstructed from the other limb leads (``filled_samples``,
-        when the redundancy step ran), the limb leads flagged as disagreeing
+        each lead reconstructed from the other limb leads or bridged
+        (``filled_samples``, when either step ran), the limb leads flagged as disagreeing
         with the others (``flagged_leads``, if any) and the warnings.
     """
     from .. import __version__
