@@ -29,6 +29,7 @@ from ecgdigitize.digitize.layout import NameHit, expected_breaks, match_layout, 
 from ecgdigitize.digitize.pipeline import (
     _consensus_edge,
     _drop_grid_remnant_rows,
+    _extend_to_break,
     _free_end_edge,
     _gap_at,
     _limb_reading_preferred,
@@ -991,6 +992,35 @@ def test_consensus_edge_ignores_rows_that_lost_their_ends():
     assert _consensus_edge(starts, 3.0, first=True) == 108.0
     # A lone outlier before the others is no edge.
     assert _consensus_edge(np.array([50.0, 108.0, 109.0, 108.0]), 3.0, first=True) == 108.0
+
+
+def test_extend_to_break_follows_a_stroke_cut_by_the_break():
+    # A QRS upstroke (5 px per column) running into a cell's break at column 60; the
+    # assembler dropped columns 57-60, and the tracer's last reading (column 56) already
+    # jumped onto the next segment's first stroke, 40 px below.
+    h, w = 200, 80
+    x = np.arange(w, dtype=float)
+    course = 150.0 - 5.0 * np.clip(x - 40, 0, None)
+    mask = np.zeros((h, w), bool)
+    for c in range(w):
+        a, b = sorted((course[c], course[max(c - 1, 0)]))
+        mask[int(a) - 1:int(b) + 2, c] = True
+    mask[100:140, 58:61] = True                  # the tick and the next segment's stroke
+    y = course.copy()
+    y[56] = course[56] + 40.0
+    y[57:] = np.nan
+    inside = x <= 60.5
+    _extend_to_break(y, x, mask, inside, first=False, radius_px=1.0)
+    assert np.all(np.abs(y[56:61] - course[56:61]) <= 2.0)
+    assert np.isnan(y[61:]).all()
+    # At a cell's start, a flat trace is carried back at its level; with no ink touching
+    # the trace (a gap before the break), the columns stay unread.
+    flat = np.full(w, 100.0)
+    flat[:6] = np.nan
+    mask = np.zeros((h, w), bool)
+    mask[99:102, 3:] = True
+    _extend_to_break(flat, x, mask, np.ones(w, bool), first=True, radius_px=1.0)
+    assert np.allclose(flat[3:6], 100.0, atol=0.6) and np.isnan(flat[:3]).all()
 
 
 def test_tall_stroke_tells_a_qrs_from_a_separator_tick():

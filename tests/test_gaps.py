@@ -114,29 +114,32 @@ def test_apply_bridging_adds_to_the_filled_mask() -> None:
     assert res.filled[700, 0] and res.filled[10:20, 0].all() and res.filled[490:500, 1].all()
 
 
-def test_digitize_bridges_the_breaks_of_a_3x4_sheet() -> None:
+def test_digitize_bridges_a_short_gap_in_every_lead() -> None:
     rec = smooth_record()
     spec = SheetSpec(render=RenderOptions(layout="3x4", dpi=150), artifacts=ArtifactOptions())
-    image = generate_sheet(rec, spec, rng=np.random.default_rng(3), seed=3).canvas.image
+    sheet = generate_sheet(rec, spec, rng=np.random.default_rng(3), seed=3)
+    image = sheet.canvas.image.copy()
+    # A 5 px (0.85 mm, 34 ms) strip of paper wiped clean across the sheet, 1 s into the
+    # record: wider than the tracer's own gap filling, within the bridging's 40 ms.
+    x_cut = int(round(sheet.groundtruth["leads"][0]["baseline_px"][0][0] + 1.0 * 25.0
+                      * sheet.groundtruth["px_per_mm"]))
+    image[:, x_cut:x_cut + 5] = 255
     raw = digitize(image, layout="3x4", redundancy="none", max_gap_ms=0.0)
     bridged = digitize(image, layout="3x4", redundancy="none")
     n = raw.signals.shape[0]
     printed = printed_mask(raw.traces, raw.lead_names, n, raw.fs)
-    # The columns next to each break between cells are not read; bridged, they are.
     unread = printed & np.isnan(raw.signals)
-    assert unread.sum() > 12 * 2
+    first_column = [j for j, name in enumerate(raw.lead_names) if name in ("I", "II", "III")]
+    assert all(unread[:, j].sum() >= 10 for j in first_column)
     assert bridged.filled is not None
     assert np.array_equal(bridged.filled, unread)
     assert np.isfinite(bridged.signals[printed]).all()
     assert np.isnan(bridged.signals[~printed]).all()
-    ok = ~unread
-    np.testing.assert_array_equal(bridged.signals[ok], raw.signals[ok])
-    gain = []
-    for j in range(12):
+    np.testing.assert_array_equal(bridged.signals[~unread], raw.signals[~unread])
+    for j in first_column:
         y = np.where(printed[:, j], rec.signals[:n, j], np.nan)
-        gain.append(snr_reference(y, bridged.signals[:, j], raw.fs).snr_db
-                    - snr_reference(y, raw.signals[:, j], raw.fs).snr_db)
-    assert min(gain) > -0.5 and np.median(gain) > 0.3
+        assert (snr_reference(y, bridged.signals[:, j], raw.fs).snr_db
+                > snr_reference(y, raw.signals[:, j], raw.fs).snr_db)
     # The option everywhere: API, CLI, batch.
     with pytest.raises(OptionError):
         digitize(image, max_gap_ms=-1.0)

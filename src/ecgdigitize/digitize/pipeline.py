@@ -1218,7 +1218,7 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
     timings["layout"] = time.perf_counter() - t_lay
     t_asm = time.perf_counter()
     signals, quality, segments = _assemble(lay, rows, signal_traces, bases, t0, width, pxmm_y,
-                                           px_per_s, det, fs, names)
+                                           px_per_s, det, fs, names, mask)
     if layout == "auto":
         # Layouts that differ only in the order of their leads (standard and Cabrera, with
         # no names printed): the one whose limb leads agree with each other is right.
@@ -1227,7 +1227,7 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
         best = limb_inconsistency(dict(zip(STANDARD_LEADS, signals.T, strict=True)), fs)
         for alt in tied_layouts(match, names, layouts_extra):
             alt_out = _assemble(alt, rows, signal_traces, bases, t0, width, pxmm_y, px_per_s,
-                                det, fs, names)
+                                det, fs, names, mask)
             inc = limb_inconsistency(dict(zip(STANDARD_LEADS, alt_out[0].T, strict=True)), fs)
             if _limb_reading_preferred(inc, best):
                 why = ("its limb leads agree" if np.isfinite(inc) else
@@ -1251,10 +1251,67 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
             "rows_match": lay.n_rows == len(rows)}
 
 
+def _extend_to_break(y: np.ndarray, x: np.ndarray, mask: np.ndarray, inside: np.ndarray,
+                     first: bool, radius_px: float, n_fit: int = 4) -> None:
+    """Carry a segment's centre line (px) through the unread columns next to a break, in place.
+
+    The columns between a cell's break and its first (`first`) or last read
+    column are dropped by the assembler: they hold the neighbouring segment's
+    pen cap and the separator tick as well as this trace. The trace is
+    followed there column by column through the ink: in each column, the run
+    of `mask` that touches the previous column's position (within a pen
+    radius `radius_px` and 1 px); within it, the trace lies where the slope of
+    the last `n_fit` read columns carries it (a QRS stroke cut by the break
+    keeps rising or falling), held a pen radius inside the run's ends. Where
+    no run touches, the trace is lost and the remaining columns stay unread.
+    The last reading itself is dropped and followed again where it jumps off
+    the trace's course (by over 4 pen radii and 4 px, and 3 times the step
+    before it): the neighbouring segment's first stroke and the tick reach a
+    little past the dropped columns. `inside` marks the columns of the cell.
+    """
+    idx = np.flatnonzero(np.isfinite(y) & inside)
+    for _ in range(2):
+        if idx.size < n_fit + 2:
+            return
+        e = idx[:3] if first else idx[-3:][::-1]
+        last, before = abs(y[e[0]] - y[e[1]]), abs(y[e[1]] - y[e[2]])
+        if last <= 4.0 * radius_px + 4.0 or last <= 3.0 * before:
+            break
+        y[e[0]] = np.nan
+        idx = idx[1:] if first else idx[:-1]
+    ok = np.isfinite(y)
+    ends = idx[:n_fit] if first else idx[-n_fit:]
+    slope, icpt = np.polyfit(x[ends], y[ends], 1)
+    todo = np.flatnonzero(inside & ~ok)
+    todo = todo[todo < idx[0]][::-1] if first else todo[todo > idx[-1]]
+    h, w = mask.shape
+    prev = float(y[idx[0]] if first else y[idx[-1]])
+    near = radius_px + 1.0
+    for i in todo:
+        c = int(round(x[i]))
+        if not 0 <= c < w:
+            break
+        col = mask[:, c]
+        lo, hi = max(int(np.floor(prev - near)), 0), min(int(np.ceil(prev + near)), h - 1)
+        if lo > hi or not col[lo:hi + 1].any():
+            break
+        seed = lo + int(np.argmin(np.abs(np.arange(lo, hi + 1) - prev) + 1e9 * ~col[lo:hi + 1]))
+        top = seed
+        while top > 0 and col[top - 1]:
+            top -= 1
+        bottom = seed
+        while bottom < h - 1 and col[bottom + 1]:
+            bottom += 1
+        ye = slope * x[i] + icpt
+        a, b = top + radius_px, bottom - radius_px
+        prev = float(np.clip(ye, a, b)) if a <= b else 0.5 * (top + bottom)
+        y[i] = prev
+
+
 def _assemble(lay: Layout, rows: list[Row], traced: list[TracedRow], bases: list[float],
               t0: float, width: float, pxmm_y: float, px_per_s: float, det: Detected,
-              fs: float, names: list[NameHit]) -> tuple[np.ndarray, dict[str, float],
-                                                         list[LeadTrace]]:
+              fs: float, names: list[NameHit], mask: np.ndarray | None = None
+              ) -> tuple[np.ndarray, dict[str, float], list[LeadTrace]]:
     n = int(round(det.sheet_duration_s * fs))
     t_grid = np.arange(n) / fs
     out = {name: np.full(n, np.nan) for name in STANDARD_LEADS}
@@ -1277,8 +1334,12 @@ def _assemble(lay: Layout, rows: list[Row], traced: list[TracedRow], bases: list
         guard = tr.pen_radius_px + 1.5
         if cell.col > 0:
             y[x < xa + guard] = np.nan
+            if mask is not None:
+                _extend_to_break(y, x, mask, x >= xa - 0.5, True, tr.pen_radius_px)
         if cell.col + cell.col_span < lay.n_cols:
             y[x > xb - guard] = np.nan
+            if mask is not None:
+                _extend_to_break(y, x, mask, x <= xb + 0.5, False, tr.pen_radius_px)
         mv = (bases[cell.row] - y) / (pxmm_y * det.gain_mm_mv)
         t = (x - t0) / px_per_s
         ta, tb = cell.col / lay.n_cols * det.sheet_duration_s, \
