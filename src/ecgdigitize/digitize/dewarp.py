@@ -443,6 +443,8 @@ def _without_shear(warp: GridWarp, gxx: np.ndarray, gyy: np.ndarray) -> GridWarp
     the pitch.
     """
     on = warp.measured if warp.measured is not None else np.ones(gxx.shape, bool)
+    if on.sum() < 3:
+        return warp
     a = np.stack([np.ones(int(on.sum())), gxx[on], gyy[on]], axis=1)
     cx, *_ = np.linalg.lstsq(a, warp.dx_px[on].astype(np.float64), rcond=None)
     cy, *_ = np.linalg.lstsq(a, warp.dy_px[on].astype(np.float64), rcond=None)
