@@ -35,6 +35,7 @@ from ecgdigitize.digitize.pipeline import (
     _limb_reading_preferred,
     _off_level_tick,
     _scale_from_rows,
+    _solid_end,
     _tall_stroke,
     digitize,
 )
@@ -780,6 +781,10 @@ def test_sheet_without_grid_takes_scale_from_the_pulse():
     assert abs(det.px_per_mm_x / sheet.groundtruth["px_per_mm"] - 1) < 0.03
     assert any("calibration pulse" in w for w in result.warnings)
     assert det.layout == "3x4+1"
+    # The pulse gives the scale to about half a percent (here -0.07 %); the rows' measured
+    # width over their standard 10 s then sets the horizontal one to a few pixels in 1500.
+    assert det.sheet_duration_s == 10.0
+    assert abs(det.px_per_mm_x / sheet.groundtruth["px_per_mm"] - 1) < 0.0002
 
 
 @pytest.mark.parametrize(("speed", "gain"), [(25.0, 20.0), (50.0, 10.0)])
@@ -1021,6 +1026,28 @@ def test_extend_to_break_follows_a_stroke_cut_by_the_break():
     mask[99:102, 3:] = True
     _extend_to_break(flat, x, mask, np.ones(w, bool), first=True, radius_px=1.0)
     assert np.allclose(flat[3:6], 100.0, atol=0.6) and np.isnan(flat[:3]).all()
+
+
+def test_solid_end_drops_a_dotted_tail_past_the_trace():
+    # A trace of 600 columns whose baseline runs on as a dotted grid line (every third
+    # column inked) for 45 more; the tracer bridged the dots.
+    h, w = 100, 700
+    mask = np.zeros((h, w), bool)
+    mask[49:52, 20:620] = True
+    mask[49:52, 620:665:3] = True
+    tr = TracedRow(20, np.full(645, 50.0), np.zeros(645, bool), 1.0)
+    assert _solid_end(mask, tr, 664, 1.0, first=False) in (619, 620)   # a dot may touch it
+    assert _solid_end(mask, tr, 20, 1.0, first=True) == 20
+    # A tail longer than a tenth of the row is left alone (it is more than a tail).
+    long_tail = mask.copy()
+    long_tail[49:52, 300:620] = False
+    long_tail[49:52, 300:620:3] = True
+    assert _solid_end(long_tail, tr, 664, 1.0, first=False) == 664
+    # A solid trace keeps its end; a trace too short to judge keeps it too.
+    mask[49:52, 620:665] = True
+    assert _solid_end(mask, tr, 664, 1.0, first=False) == 664
+    short = TracedRow(20, np.full(20, 50.0), np.zeros(20, bool), 1.0)
+    assert _solid_end(mask, short, 39, 1.0, first=False) == 39
 
 
 def test_tall_stroke_tells_a_qrs_from_a_separator_tick():

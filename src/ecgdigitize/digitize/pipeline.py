@@ -298,6 +298,7 @@ def _row_edge(ink: np.ndarray, mask: np.ndarray, tr: TracedRow, row: Row, pulse:
     column holds more than half a pixel of cap).
     """
     x = _row_start(tr, row, pulse) if first else _row_end(tr, row, pulse)
+    x = _solid_end(mask, tr, x, radius_px, first)
     step, inwards = (-1, 1.0) if first else (1, -1.0)
     y = tr.y_px[x - tr.x0_px] if 0 <= x - tr.x0_px < tr.y_px.size else np.nan
     if np.isfinite(y):
@@ -305,6 +306,47 @@ def _row_edge(ink: np.ndarray, mask: np.ndarray, tr: TracedRow, row: Row, pulse:
         if edge is not None:
             return edge + inwards * radius_px
     return x + inwards * max(radius_px - 0.5, 0.0)
+
+
+def _solid_end(mask: np.ndarray, tr: TracedRow, x: int, radius_px: float, first: bool,
+               min_solid: float = 0.8, max_trim: float = 0.1) -> int:
+    """The row's end column `x` (px) moved inwards past a dotted tail.
+
+    A black-and-white scan breaks a grid line into dots; where one runs on at a
+    trace's level past its end, the tracer follows it (it bridges short gaps),
+    and the row seems to end millimetres late. A trace is solid ink up to its
+    end: the end is the outermost traced column from which, over the next
+    ``max(8, 6 radius_px)`` columns inwards, at least `min_solid` of the
+    columns hold ink within a pen radius and a pixel of the trace. At most
+    `max_trim` of the row's traced columns are cut off.
+    """
+    h, w = mask.shape
+    i = x - tr.x0_px
+    if not 0 <= i < tr.y_px.size:
+        return x
+    win = max(8, int(round(6.0 * radius_px)))
+    near = int(np.ceil(radius_px + 1.0))
+    read = np.flatnonzero(np.isfinite(tr.y_px))
+    if read.size < 4 * win:
+        return x
+    steps = range(i, min(i + int(max_trim * read.size), tr.y_px.size - win)) if first else \
+        range(i, max(i - int(max_trim * read.size), win - 1), -1)
+    inward = 1 if first else -1
+
+    def solid(j: int) -> bool:
+        y = tr.y_px[j]
+        c = tr.x0_px + j
+        if not (np.isfinite(y) and 0 <= c < w):
+            return False
+        lo, hi = max(int(round(y)) - near, 0), min(int(round(y)) + near + 1, h)
+        return bool(mask[lo:hi, c].any())
+
+    for j in steps:
+        if not solid(j):
+            continue
+        if np.mean([solid(j + inward * k) for k in range(win)]) >= min_solid:
+            return tr.x0_px + j
+    return x
 
 
 def _free_end_edge(ink: np.ndarray, mask: np.ndarray, x: int, y: float, radius_px: float,
@@ -870,6 +912,10 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
     return out
 
 
+#: Scale sources (:attr:`Detected.scale_source`) less precise than a row's measured width:
+#: where a row's duration is a standard one, its width sets the horizontal scale.
+ROW_CLOCK_SOURCES = ("pulse", "rows", "page", "assumed")
+
 #: Of layouts tied on the sheet's evidence (same places, other leads), another is chosen
 #: where its limb leads' relative inconsistency is below this fraction of the first's.
 LIMB_TIE_RATIO = 0.5
@@ -1186,7 +1232,18 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
         agree = 1.0 + radius
         # A free end is the last sample drawn, one sample period short of the window's end.
         last = px_per_s / PRINTED_FS_HZ
-        if left and not right:
+        if scale_source in ROW_CLOCK_SOURCES:
+            # Without a grid the horizontal scale is an estimate (0.2-0.3 % off from a
+            # pulse's width, more from a page), which over a 10 s row moves the last
+            # samples by 20-30 ms; the row's two ends, measured to a pixel, over the
+            # standard duration are the better clock.
+            span_s = det.sheet_duration_s - (0.0 if right else 1.0 / PRINTED_FS_HZ)
+            px_per_s = (x_end - t0) / span_s
+            pxmm_x = px_per_s / det.speed_mm_s
+            det.px_per_mm_x = float(pxmm_x)
+            full = det.sheet_duration_s * px_per_s
+            x_end = t0 + full
+        elif left and not right:
             from_end = x_end + last - full
             t0 = 0.5 * (t0 + from_end) if abs(t0 - from_end) <= agree else from_end
             x_end = t0 + full
