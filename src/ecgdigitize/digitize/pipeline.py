@@ -289,13 +289,20 @@ def _row_start(tr: TracedRow, row: Row, pulse: Pulse | None) -> int:
 
 
 def _row_edge(ink: np.ndarray, mask: np.ndarray, tr: TracedRow, row: Row, pulse: Pulse | None,
-              radius_px: float, first: bool) -> float:
+              radius_px: float, first: bool) -> tuple[float, bool]:
     """Column (px) where a row's first (or last) sample was drawn.
 
     A free end is its ink's continuous edge moved one pen radius inwards; an end
     at a calibration pulse (or one whose edge cannot be measured) is the first
     (last) traced column moved inwards by the radius less half a pixel (the end
     column holds more than half a pixel of cap).
+
+    Returns
+    -------
+    x : float
+        The column, px.
+    free : bool
+        True if it was measured at a free end.
     """
     x = _row_start(tr, row, pulse) if first else _row_end(tr, row, pulse)
     x = _solid_end(mask, tr, x, radius_px, first)
@@ -304,8 +311,8 @@ def _row_edge(ink: np.ndarray, mask: np.ndarray, tr: TracedRow, row: Row, pulse:
     if np.isfinite(y):
         edge = _free_end_edge(ink, mask, x, float(y), radius_px, step)
         if edge is not None:
-            return edge + inwards * radius_px
-    return x + inwards * max(radius_px - 0.5, 0.0)
+            return edge + inwards * radius_px, True
+    return x + inwards * max(radius_px - 0.5, 0.0), False
 
 
 def _solid_end(mask: np.ndarray, tr: TracedRow, x: int, radius_px: float, first: bool,
@@ -1206,10 +1213,15 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
     # Time origin and row width, shared by all rows (robust to a row that starts late).
     triples = list(zip(traced, rows, pulses, strict=True))
     radius = float(np.median([tr.pen_radius_px for tr in traced]))
-    starts = np.array([_row_edge(sheet.ink, mask, tr, r, p, radius, first=True)
-                       for tr, r, p in triples], float)
-    ends = np.array([_row_edge(sheet.ink, mask, tr, r, p, radius, first=False)
-                     for tr, r, p in triples], float)
+    first_edges = [_row_edge(sheet.ink, mask, tr, r, p, radius, first=True)
+                   for tr, r, p in triples]
+    last_edges = [_row_edge(sheet.ink, mask, tr, r, p, radius, first=False)
+                  for tr, r, p in triples]
+    starts = np.array([e[0] for e in first_edges], float)
+    ends = np.array([e[0] for e in last_edges], float)
+    # Both ends measured at free ends on most rows: the row's width is known to a pixel or so.
+    free_ends = (np.mean([e[1] for e in first_edges]) >= 0.5
+                 and np.mean([e[1] for e in last_edges]) >= 0.5)
     tol = 2.0 + 2.0 * radius
     # A row whose pulse was found starts exactly after it; rows whose first (last) stretch
     # was lost start late (end early), and half the rows may be such.
@@ -1232,11 +1244,12 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
         agree = 1.0 + radius
         # A free end is the last sample drawn, one sample period short of the window's end.
         last = px_per_s / PRINTED_FS_HZ
-        if scale_source in ROW_CLOCK_SOURCES:
+        if scale_source in ROW_CLOCK_SOURCES and free_ends:
             # Without a grid the horizontal scale is an estimate (0.2-0.3 % off from a
             # pulse's width, more from a page), which over a 10 s row moves the last
-            # samples by 20-30 ms; the row's two ends, measured to a pixel, over the
-            # standard duration are the better clock.
+            # samples by 20-30 ms; the row's two free ends, measured to a pixel, over the
+            # standard duration are the better clock. (An end joined to a pulse's
+            # lead-out is not: the trace may start anywhere along it.)
             span_s = det.sheet_duration_s - (0.0 if right else 1.0 / PRINTED_FS_HZ)
             px_per_s = (x_end - t0) / span_s
             pxmm_x = px_per_s / det.speed_mm_s
