@@ -1,4 +1,4 @@
-"""Stage 8b of the digitizer: short unread stretches of a printed lead bridged.
+"""Stage 8a of the digitizer, after the limb leads' filling: short unread stretches bridged.
 
 The tracer leaves a few samples of a lead unread (NaN) where it cannot tell
 the trace apart from something else: next to a break between two cells of a
