@@ -333,27 +333,25 @@ def _solid_end(mask: np.ndarray, tr: TracedRow, x: int, radius_px: float, first:
         return x
     win = max(8, int(round(6.0 * radius_px)))
     near = int(np.ceil(radius_px + 1.0))
-    read = np.flatnonzero(np.isfinite(tr.y_px))
-    if read.size < 4 * win:
+    n_read = int(np.count_nonzero(np.isfinite(tr.y_px)))
+    if n_read < 4 * win:
         return x
-    steps = range(i, min(i + int(max_trim * read.size), tr.y_px.size - win)) if first else \
-        range(i, max(i - int(max_trim * read.size), win - 1), -1)
-    inward = 1 if first else -1
-
-    def solid(j: int) -> bool:
-        y = tr.y_px[j]
-        c = tr.x0_px + j
-        if not (np.isfinite(y) and 0 <= c < w):
-            return False
-        lo, hi = max(int(round(y)) - near, 0), min(int(round(y)) + near + 1, h)
-        return bool(mask[lo:hi, c].any())
-
-    for j in steps:
-        if not solid(j):
-            continue
-        if np.mean([solid(j + inward * k) for k in range(win)]) >= min_solid:
-            return tr.x0_px + j
-    return x
+    # Candidate ends, outermost first, and the columns their windows reach, inwards.
+    n_cand = int(max_trim * n_read)
+    cols = np.arange(i, min(i + n_cand + win, tr.y_px.size)) if first else \
+        np.arange(i, max(i - n_cand - win, -1), -1)
+    if cols.size <= win:
+        return x
+    y = tr.y_px[cols]
+    c = tr.x0_px + cols
+    ok = np.isfinite(y) & (c >= 0) & (c < w)
+    solid = np.zeros(cols.size, bool)
+    for k in np.flatnonzero(ok):
+        r = int(round(y[k]))
+        solid[k] = bool(mask[max(r - near, 0):min(r + near + 1, h), c[k]].any())
+    share = np.convolve(solid.astype(float), np.ones(win) / win, mode="valid")
+    good = np.flatnonzero(solid[:share.size] & (share >= min_solid))
+    return int(tr.x0_px + cols[good[0]]) if good.size else x
 
 
 def _free_end_edge(ink: np.ndarray, mask: np.ndarray, x: int, y: float, radius_px: float,
