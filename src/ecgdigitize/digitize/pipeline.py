@@ -831,14 +831,21 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
                     and _mask_has_grid(mask, px.px_per_mm, py.px_per_mm))
     if grid_in_mask:
         mask = remove_grid_lines(mask, px.px_per_mm, py.px_per_mm)
+
+    def prepared(a: float, warp: GridWarp | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Rotation]:
+        # upright(), with the grid's lines and the grid lines in the mask taken as above.
+        ink_p, mask_p, grid_p, rot_p = upright(a, warp)
+        if lines_only:
+            grid_p = straight_line_evidence(grid_p)
+        if grid_in_mask:
+            mask_p = remove_grid_lines(mask_p, px.px_per_mm, py.px_per_mm)
+        return ink_p, mask_p, grid_p, rot_p
+
     if quarter_turns(mask):
         angle += 90.0
         px, py = py, px
-        ink, mask, grid, rot = upright(angle)
-        if lines_only:
-            grid = straight_line_evidence(grid)
-        if grid_in_mask:
-            mask = remove_grid_lines(mask, px.px_per_mm, py.px_per_mm)
+        ink, mask, grid, rot = prepared(angle)
     lap("gridscale")
 
     warp: GridWarp | None = None
@@ -848,11 +855,7 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
         warp = measure_grid_warp(np.where(pen > 0, 0.0, grid).astype(np.float32),
                                  px.px_per_mm, py.px_per_mm)
         if warp is not None:
-            ink, mask, grid, rot = upright(angle, warp)
-            if lines_only:
-                grid = straight_line_evidence(grid)
-            if grid_in_mask:
-                mask = remove_grid_lines(mask, px.px_per_mm, py.px_per_mm)
+            ink, mask, grid, rot = prepared(angle, warp)
             warnings.append(f"page curvature corrected: grid lines moved by up to "
                             f"{warp.displacement_percentile(99.0) / scale:.1f} px")
     sheet = _Sheet(ink, mask, grid, rot, sep.grid_is_ink, warp)
@@ -1378,7 +1381,7 @@ def _extend_to_break(y: np.ndarray, x: np.ndarray, mask: np.ndarray, inside: np.
 
 def _assemble(lay: Layout, rows: list[Row], traced: list[TracedRow], bases: list[float],
               t0: float, width: float, pxmm_y: float, px_per_s: float, det: Detected,
-              fs: float, names: list[NameHit], mask: np.ndarray | None = None
+              fs: float, names: list[NameHit], mask: np.ndarray
               ) -> tuple[np.ndarray, dict[str, float], list[LeadTrace]]:
     n = int(round(det.sheet_duration_s * fs))
     t_grid = np.arange(n) / fs
@@ -1402,12 +1405,10 @@ def _assemble(lay: Layout, rows: list[Row], traced: list[TracedRow], bases: list
         guard = tr.pen_radius_px + 1.5
         if cell.col > 0:
             y[x < xa + guard] = np.nan
-            if mask is not None:
-                _extend_to_break(y, x, mask, x >= xa - 0.5, True, tr.pen_radius_px)
+            _extend_to_break(y, x, mask, x >= xa - 0.5, True, tr.pen_radius_px)
         if cell.col + cell.col_span < lay.n_cols:
             y[x > xb - guard] = np.nan
-            if mask is not None:
-                _extend_to_break(y, x, mask, x <= xb + 0.5, False, tr.pen_radius_px)
+            _extend_to_break(y, x, mask, x <= xb + 0.5, False, tr.pen_radius_px)
         mv = (bases[cell.row] - y) / (pxmm_y * det.gain_mm_mv)
         t = (x - t0) / px_per_s
         ta, tb = cell.col / lay.n_cols * det.sheet_duration_s, \
