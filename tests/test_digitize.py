@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import smooth_record
+from ecgdigitize.digitize import pipeline
 from ecgdigitize.digitize.calibration import (
     find_pulse,
     locate_pulse,
@@ -38,7 +39,9 @@ from ecgdigitize.digitize.pipeline import (
     _solid_end,
     _tall_stroke,
     digitize,
+    prefer_second_reading,
 )
+from ecgdigitize.digitize.result import Detected, Result
 from ecgdigitize.digitize.separate import (
     _least_threshold,
     _line_positions,
@@ -977,6 +980,71 @@ def test_segmenter_option_is_checked(clean_sheet):
         digitize(image, segmenter="magic")
 
 
+def test_auto_segmenter_keeps_the_classical_reading_of_a_clean_sheet(clean_sheet):
+    image, _ = clean_sheet
+    auto = digitize(image)
+    classical = digitize(image, segmenter="classical")
+    assert auto.detected.segmenter == "classical"
+    assert "discarded" not in auto.timings_s
+    np.testing.assert_array_equal(auto.signals, classical.signals)
+
+
+def test_second_reading_is_preferred_only_when_it_explains_more_rows_as_surely():
+    first = Detected(layout="12x1", layout_cost=66.0, scale_source="grid")
+    assert prefer_second_reading(first, Detected(layout_cost=1.1, scale_source="grid"))
+    # Less than a row's penalty better: the first reading stands.
+    assert not prefer_second_reading(first, Detected(layout_cost=61.0, scale_source="grid"))
+    # Better rows but a scale from the rows' length instead of the grid: no.
+    assert not prefer_second_reading(first, Detected(layout_cost=1.1, scale_source="rows"))
+    assert prefer_second_reading(Detected(layout_cost=16.0, scale_source="page"),
+                                 Detected(layout_cost=6.0, scale_source="pulse"))
+
+
+def _fake_reading(cost: float, scale_source: str, value: float) -> Result:
+    det = Detected(layout="6x2", layout_cost=cost, scale_source=scale_source)
+    return Result(signals=np.full((10, 12), value), fs=500.0, lead_names=list(STANDARD_LEADS),
+                  quality={}, detected=det, timings_s={"total": 1.5}, warnings=[])
+
+
+@pytest.mark.parametrize("second_cost, second_scale, kept", [
+    (1.0, "grid", "learned"), (5.0, "grid", "classical"), (1.0, "assumed", "classical"),
+    (None, None, "classical")])
+def test_auto_segmenter_chooses_between_two_readings(monkeypatch, second_cost, second_scale,
+                                                      kept):
+    calls = []
+
+    def fake(image, *, segmenter, **kw):
+        calls.append(segmenter)
+        if segmenter == "classical":
+            res = _fake_reading(9.0, "grid", 1.0)
+        elif second_cost is None:
+            raise NotAnEcgError("no ECG trace rows found")
+        else:
+            res = _fake_reading(second_cost, second_scale, 2.0)
+        res.detected.segmenter = segmenter
+        return res
+
+    monkeypatch.setattr(pipeline, "_digitize_with", fake)
+    res = digitize(np.zeros((64, 64, 3), np.uint8))
+    assert calls == ["classical", "learned"]
+    assert res.detected.segmenter == kept
+    assert res.signals[0, 0] == (2.0 if kept == "learned" else 1.0)
+    assert res.timings_s["discarded"] >= 0.0
+    assert any("learned segmenter" in w for w in res.warnings) == (kept == "learned")
+
+
+def test_auto_segmenter_does_not_read_twice_when_the_layout_fits(monkeypatch):
+    calls = []
+
+    def fake(image, *, segmenter, **kw):
+        calls.append(segmenter)
+        return _fake_reading(6.0, "grid", 1.0)
+
+    monkeypatch.setattr(pipeline, "_digitize_with", fake)
+    digitize(np.zeros((64, 64, 3), np.uint8))
+    assert calls == ["classical"]
+
+
 def test_learned_segmenter_reads_a_clean_sheet(clean_sheet):
     pytest.importorskip("onnxruntime")
     from ecgdigitize.models.segmenter import DEFAULT_MODEL_PATH
@@ -1106,3 +1174,19 @@ def test_grid_remnant_row_at_the_foot_of_the_grid_is_dropped():
     # With all of its width read, the same pieces are kept.
     full = TracedRow(0, np.where(x < 700, 800.0, 812.0), np.zeros(x.size, bool), 1.5)
     assert _drop_grid_remnant_rows(rows, wavy + [full], [True] * 4, pxmm, pxmm) == [True] * 4
+
+
+def test_real_sheet_with_grey_line_grid_is_read_with_its_printed_layout():
+    # ecg00005: a phone photo of a 6x1 limb-lead page whose grey grid lines pass the
+    # classical ink threshold in its darker half; read classically they become 17 rows.
+    from conftest import SHARED_DATA
+    path = SHARED_DATA / "real-images-dev" / "ecg00005.jpg"
+    if not path.is_file():
+        pytest.skip("shared development data not present")
+    pytest.importorskip("onnxruntime")
+    res = digitize(path)
+    assert res.detected.segmenter == "learned"
+    assert res.detected.layout == "6x1-limb"
+    assert "discarded" in res.timings_s
+    read = {name for name, q in res.quality.items() if q > 0.5}
+    assert read == {"I", "II", "III", "aVR", "aVL", "aVF"}

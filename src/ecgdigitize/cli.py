@@ -151,9 +151,11 @@ def _add_digitizer_options(p: argparse.ArgumentParser) -> None:
                    "consensus are replaced by it. Filled and replaced samples are marked in "
                    "the outputs; a limb lead that disagrees with the others is flagged in "
                    "every mode")
-    p.add_argument("--segmenter", choices=("classical", "learned"), default="classical",
-                   help="pixel separation: classical (colour and intensity) or learned (the "
-                   "shipped network, run with onnxruntime) (default: classical)")
+    p.add_argument("--segmenter", choices=("auto", "classical", "learned"), default="auto",
+                   help="pixel separation: classical (colour and intensity), learned (the "
+                   "shipped network, run with onnxruntime), or auto: classical, and the "
+                   "network too where the classical reading leaves rows unexplained, "
+                   "keeping the better (default: auto)")
     p.add_argument("--no-perspective", action="store_true",
                    help="do not look for a photographed sheet's paper outline to undo its "
                    "perspective")

@@ -86,7 +86,8 @@ class DigitizeOptions:
     dewarp : bool
         Straighten the grid of curled or wrinkled sheets.
     segmenter : str
-        ``classical`` or ``learned`` pixel separation.
+        ``auto``, ``classical`` or ``learned`` pixel separation (see
+        :func:`ecgdigitize.digitize.pipeline.digitize`).
     max_gap_ms : float
         Longest unread stretch of a printed lead bridged, in ms (0: none).
     """
@@ -104,7 +105,7 @@ class DigitizeOptions:
     redundancy: str = "gaps"
     perspective: bool = True
     dewarp: bool = True
-    segmenter: str = "classical"
+    segmenter: str = "auto"
     max_gap_ms: float = 1000.0 * DEFAULT_MAX_GAP_S
 
     def fingerprint(self) -> str:

@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
-from ..errors import NotAnEcgError, OptionError
+from ..errors import EcgDigitizeError, NotAnEcgError, OptionError
 from ..layouts import Layout, get_layout
 from ..leads import STANDARD_LEADS
 from ..paper import GAINS_MM_MV, MM_PER_INCH, PAPER_SPEEDS_MM_S
@@ -75,8 +75,21 @@ from .trace import (
 
 __all__ = ["digitize", "working_scale", "WORKING_MAX_SIDE_PX", "SEGMENTERS"]
 
-#: Pixel separators :func:`digitize` can use.
-SEGMENTERS = ("classical", "learned")
+#: Pixel separators :func:`digitize` can use (``auto``: see :func:`digitize`).
+SEGMENTERS = ("auto", "classical", "learned")
+
+#: Layout cost (:attr:`Detected.layout_cost`) above which the ``auto`` segmenter reads the
+#: sheet again with the learned segmenter: one row the layout does not explain
+#: (:data:`~.layout.ROW_PENALTY`). On the 116 sheets of ``bench_digitize.py`` (seed 0) the
+#: classical reading costs more on 5; on the real ecg00005 it costs 66 (17 rows, most of
+#: them grid lines).
+AUTO_RETRY_COST = 6.0
+
+#: How much cheaper the learned reading's layout must be for ``auto`` to keep it, and
+#: the order of scale sources (:attr:`Detected.scale_source`) from the surest: the second
+#: reading must explain at least one more row and measure its scale no less surely.
+AUTO_MIN_GAIN = 6.0
+SCALE_SOURCE_RANK = ("option", "grid", "pulse", "dpi", "rows", "page", "assumed")
 
 #: Least autocorrelation at the 5 mm lag, on both axes, for the grid to set the scale.
 MIN_GRID_CONFIDENCE = 0.15
@@ -651,7 +664,7 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
              fs: float = 500.0, layouts_extra: dict[str, Layout] | None = None,
              dpi: float | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
              perspective: bool = True, dewarp: bool = True, redundancy: str = "gaps",
-             segmenter: str = "classical", max_gap_ms: float = 1000.0 * DEFAULT_MAX_GAP_S
+             segmenter: str = "auto", max_gap_ms: float = 1000.0 * DEFAULT_MAX_GAP_S
              ) -> Result:
     """Digitize an image of a paper ECG.
 
@@ -682,10 +695,17 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
     dewarp : bool
         Straighten grid lines that bend or are unevenly spaced (a curled or
         wrinkled page, :mod:`~.dewarp`); a flat sheet is left as it is.
-    segmenter : {"classical", "learned"}
+    segmenter : {"auto", "classical", "learned"}
         Pixel classes from colour and intensity (:mod:`~.separate`), or from
         the shipped network (:mod:`ecgdigitize.models.segmenter`, needs
-        onnxruntime).
+        onnxruntime). ``auto`` reads the sheet with the classical separator
+        and, where the layout then leaves rows unexplained (its cost above
+        :data:`AUTO_RETRY_COST`: typically grid lines taken for trace rows),
+        again with the network; the network's reading is kept where its layout
+        costs at least :data:`AUTO_MIN_GAIN` less and its scale is measured
+        no less surely (:data:`SCALE_SOURCE_RANK`). The one used is
+        ``Result.detected.segmenter``; the time of a reading not kept is
+        ``Result.timings_s["discarded"]``.
     redundancy : {"gaps", "all", "none"}
         Use the redundancy of the limb leads
         (:mod:`~.redundancy`): ``gaps`` fills limb-lead samples that were
@@ -717,6 +737,65 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
     OptionError, LayoutError
         For invalid options.
     """
+    kw = dict(layout=layout, speed_mm_s=speed_mm_s, gain_mm_mv=gain_mm_mv, fs=fs,
+              layouts_extra=layouts_extra, dpi=dpi, max_pixels=max_pixels,
+              perspective=perspective, dewarp=dewarp, redundancy=redundancy,
+              max_gap_ms=max_gap_ms)
+    if segmenter not in SEGMENTERS:
+        raise OptionError(f"segmenter must be one of {', '.join(SEGMENTERS)}, got "
+                          f"{segmenter!r}")
+    if segmenter != "auto":
+        return _digitize_with(image, segmenter=segmenter, **kw)
+    first = _digitize_with(image, segmenter="classical", **kw)
+    if not first.detected.layout_cost > AUTO_RETRY_COST:
+        return first
+    t0 = time.perf_counter()
+    try:
+        second = _digitize_with(image, segmenter="learned", **kw)
+    except EcgDigitizeError:
+        # No rows at all, or no onnxruntime: the classical reading stands.
+        first.timings_s["discarded"] = time.perf_counter() - t0
+        return first
+    if prefer_second_reading(first.detected, second.detected):
+        second.timings_s["discarded"] = first.timings_s["total"]
+        second.warnings.insert(0, f"the classical separator's layout left rows unexplained "
+                                  f"(cost {first.detected.layout_cost:.1f}); the learned "
+                                  f"segmenter's reading (cost "
+                                  f"{second.detected.layout_cost:.1f}) is used")
+        return second
+    first.timings_s["discarded"] = second.timings_s["total"]
+    return first
+
+
+def prefer_second_reading(first: Detected, second: Detected) -> bool:
+    """True if the learned segmenter's reading `second` replaces the classical `first`.
+
+    It must explain the sheet's rows better, its layout costing at least
+    :data:`AUTO_MIN_GAIN` less, and measure its scale no less surely
+    (:data:`SCALE_SOURCE_RANK`).
+
+    Parameters
+    ----------
+    first, second : Detected
+        What each reading found.
+
+    Returns
+    -------
+    bool
+    """
+    def rank(source: str) -> int:
+        return SCALE_SOURCE_RANK.index(source) if source in SCALE_SOURCE_RANK \
+            else len(SCALE_SOURCE_RANK)
+
+    return bool(second.layout_cost <= first.layout_cost - AUTO_MIN_GAIN
+                and rank(second.scale_source) <= rank(first.scale_source))
+
+
+def _digitize_with(image: str | Path | np.ndarray, *, layout: str, speed_mm_s: float | str,
+                   gain_mm_mv: float | str, fs: float, layouts_extra: dict[str, Layout] | None,
+                   dpi: float | None, max_pixels: int, perspective: bool, dewarp: bool,
+                   redundancy: str, segmenter: str, max_gap_ms: float) -> Result:
+    """:func:`digitize` with one segmenter, ``classical`` or ``learned``."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -727,9 +806,6 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
         clock = now
 
     speed_opt, gain_opt = _check_options(layout, speed_mm_s, gain_mm_mv, fs, layouts_extra)
-    if segmenter not in SEGMENTERS:
-        raise OptionError(f"segmenter must be one of {', '.join(SEGMENTERS)}, got "
-                          f"{segmenter!r}")
     if redundancy not in FILL_MODES:
         raise OptionError(f"redundancy must be one of {', '.join(FILL_MODES)}, got "
                           f"{redundancy!r}")
@@ -892,6 +968,7 @@ def digitize(image: str | Path | np.ndarray, *, layout: str = "auto",
         else:
             result, warnings = first, first_warnings
     det: Detected = result["detected"]
+    det.segmenter = segmenter
     # The stages ran on a copy downscaled by `scale`: report the input image's scale.
     det.px_per_mm_x, det.px_per_mm_y = det.px_per_mm_x / scale, det.px_per_mm_y / scale
     det.rotation_deg = float(((sheet.rotation.angle_deg + 180.0) % 360.0) - 180.0)

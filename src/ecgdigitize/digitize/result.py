@@ -90,6 +90,9 @@ class Detected:
         Corners of the paper in input-image px (top-left, top-right,
         bottom-right, bottom-left) where a photo's perspective was corrected;
         the px/mm figures are then those of the rectified sheet.
+    segmenter : str
+        Pixel separator whose reading this is: ``classical`` or ``learned``
+        (see the ``segmenter`` option of :func:`~.pipeline.digitize`).
     """
 
     layout: str = "unknown"
@@ -107,6 +110,7 @@ class Detected:
     pulse: str = "none"
     sheet_duration_s: float = 10.0
     paper_corners_px: list[list[float]] | None = None
+    segmenter: str = "classical"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
