@@ -1188,5 +1188,9 @@ def test_real_sheet_with_grey_line_grid_is_read_with_its_printed_layout():
     assert res.detected.segmenter == "learned"
     assert res.detected.layout == "6x1-limb"
     assert "discarded" in res.timings_s
+    # The network paints a finer texture into the dotted grid's cells; the classical grid
+    # evidence sets the scale (major lines 65.7 px apart), so the pulse reads 25 mm/s, 10 mm/mV.
+    assert res.detected.px_per_mm_x == pytest.approx(13.14, abs=0.1)
+    assert (res.detected.speed_mm_s, res.detected.gain_mm_mv) == (25.0, 10.0)
     read = {name for name, q in res.quality.items() if q > 0.5}
     assert read == {"I", "II", "III", "aVR", "aVL", "aVF"}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 import warnings as pywarnings
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -853,6 +854,12 @@ def _digitize_with(image: str | Path | np.ndarray, *, layout: str, speed_mm_s: f
         # Printed text stays in the ink mask, as with the classical separator: the lead
         # names and the settings line are read from it.
         sep = Segmenter.default().segment(rgb).to_separation(include_text=True)
+        # The network's grid class can paint a texture of its own into the cells of a dotted
+        # grid, a finer period than the grid's (ecg00005: 6.5 px/mm for 13.1). The classical
+        # separator's grid evidence sets the rotation and scale where its period is surer.
+        grid_c = separate(rgb).grid
+        if _grid_confidence(grid_c) > _grid_confidence(sep.grid):
+            sep = replace(sep, grid=grid_c)
     else:
         sep = separate(rgb)
     sep = without_scene(sep)
@@ -1154,6 +1161,12 @@ def _scale_from_rows(traced: list[TracedRow], long_px: float,
     if not page_mm[0] <= long_px / scale <= page_mm[1]:
         return None
     return scale
+
+
+def _grid_confidence(grid: np.ndarray) -> float:
+    """Confidence of the grid period read from `grid` evidence: the lesser of the two axes'."""
+    px, py = grid_scale(grid)
+    return float(min(px.confidence, py.confidence))
 
 
 def _grid_found(px: GridPitch, py: GridPitch) -> bool:
