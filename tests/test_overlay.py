@@ -192,3 +192,16 @@ def test_save_overlay_parent_is_a_file(tmp_path: Path):
     with pytest.raises(OutputError):
         save_overlay(tmp_path / "file" / "s_overlay.png", sheet_image(), make_result())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_info_box_names_the_learned_segmenter():
+    from ecgdigitize.digitize.overlay import _info_lines
+    res = make_result()
+    assert "segmenter" not in _info_lines(res)[0]
+    res.detected.segmenter = "learned"
+    assert _info_lines(res)[0].endswith(", learned segmenter")
+    # The box grows to hold the longer line.
+    img = sheet_image()
+    wide = (draw_overlay(img, res).astype(int)[:60, :700].max(axis=2) < 80).sum()
+    res.detected.segmenter = "classical"
+    assert wide > (draw_overlay(img, res).astype(int)[:60, :700].max(axis=2) < 80).sum()

@@ -6,8 +6,9 @@ The input image is desaturated and lightened, then drawn on it:
   input-image px; a NaN breaks the line) in saturated blue, or in orange
   when the segment's quality is below :data:`LOW_QUALITY`, anti-aliased, with
   the lead name (and the quality of a poor segment) at its start;
-- a box in the top-left corner with the detected layout, paper speed, gain,
-  scale, rotation and mean quality;
+- a box in the top-left corner with the detected layout (and the learned
+  segmenter, where its reading was used), paper speed, gain, scale, rotation
+  and mean quality;
 - beside it, the detected scale: a 10 mm x 10 mm square, a 1 mV ruler
   (gain x px/mm tall) and a 0.2 s bar (speed x 0.2 s long), to compare with
   the printed grid (5 mm big squares) and calibration pulse. They are drawn
@@ -118,7 +119,8 @@ def _info_lines(result: Result) -> list[str]:
     quality = f"mean quality {q:.2f}" if math.isfinite(q) else "mean quality n/a"
     if n_low:
         quality += f" ({n_low} segment{'s' if n_low > 1 else ''} < {LOW_QUALITY:g})"
-    return [f"layout {d.layout}{cost}",
+    seg = ", learned segmenter" if d.segmenter == "learned" else ""
+    return [f"layout {d.layout}{cost}{seg}",
             f"{d.speed_mm_s:g} mm/s ({d.speed_source}), {d.gain_mm_mv:g} mm/mV "
             f"({d.gain_source})",
             scale, rot, quality]
