@@ -96,6 +96,7 @@ def test_wfdb_comments_name_source_and_settings(tmp_path: Path, result: Result):
     assert pairs["gain_mm_mv"] == "10" and pairs["gain_source"] == "pulse"
     assert float(pairs["px_per_mm_x"]) == pytest.approx(11.81, abs=1e-3)
     assert pairs["scale_source"] == "grid"
+    assert pairs["segmenter"] == "classical"
     assert pairs["layout_cost"] == "n/a"
     assert pairs["warning"] == "lead V6 unreadable"
 

@@ -224,6 +224,7 @@ def wfdb_comments(result: Result) -> list[str]:
         ("px_per_mm_x", _num(d.px_per_mm_x)),
         ("px_per_mm_y", _num(d.px_per_mm_y)),
         ("scale_source", d.scale_source),
+        ("segmenter", d.segmenter),
         ("rotation_deg", _num(d.rotation_deg)),
         ("upside_down", str(bool(d.upside_down)).lower()),
         ("calibration_pulse", d.pulse),
