@@ -74,7 +74,8 @@ from .trace import (
     trace_rows,
 )
 
-__all__ = ["digitize", "working_scale", "WORKING_MAX_SIDE_PX", "SEGMENTERS"]
+__all__ = ["digitize", "prefer_second_reading", "working_scale", "WORKING_MAX_SIDE_PX",
+           "SEGMENTERS"]
 
 #: Pixel separators :func:`digitize` can use (``auto``: see :func:`digitize`).
 SEGMENTERS = ("auto", "classical", "learned")
