@@ -44,12 +44,14 @@ def _positive_float(text: str) -> float:
 
 
 def _gap_ms(text: str) -> float:
+    from .digitize.gaps import MAX_GAP_LIMIT_S
     try:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (math.isfinite(v) and 0.0 <= v <= 1000.0):
-        raise argparse.ArgumentTypeError(f"must be within 0-1000 ms, got {text!r}")
+    limit_ms = 1000.0 * MAX_GAP_LIMIT_S
+    if not (math.isfinite(v) and 0.0 <= v <= limit_ms):
+        raise argparse.ArgumentTypeError(f"must be within 0-{limit_ms:g} ms, got {text!r}")
     return v
 
 

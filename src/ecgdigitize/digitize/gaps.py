@@ -26,10 +26,13 @@ from ..runs import true_runs
 from .redundancy import printed_mask
 from .result import Result
 
-__all__ = ["DEFAULT_MAX_GAP_S", "bridge_gaps", "apply_bridging"]
+__all__ = ["DEFAULT_MAX_GAP_S", "MAX_GAP_LIMIT_S", "bridge_gaps", "apply_bridging"]
 
 #: Longest unread stretch bridged by default, in s.
 DEFAULT_MAX_GAP_S = 0.04
+
+#: Longest stretch the digitizer's option (``max_gap_ms``, ``--max-gap-ms``) accepts, in s.
+MAX_GAP_LIMIT_S = 1.0
 
 
 def bridge_gaps(signals: np.ndarray, printed: np.ndarray, fs: float,

@@ -54,7 +54,7 @@ from .deskew import (
     rotation_of,
 )
 from .dewarp import GridWarp, measure_grid_warp
-from .gaps import DEFAULT_MAX_GAP_S, apply_bridging
+from .gaps import DEFAULT_MAX_GAP_S, MAX_GAP_LIMIT_S, apply_bridging
 from .gridscale import GridPitch, grid_scale, line_extent, straight_line_evidence
 from .labels import find_labels
 from .layout import BREAK_FRACTIONS, NameHit, match_layout, tied_layouts
@@ -563,12 +563,18 @@ def _tall_stroke(column: np.ndarray, baseline_px: float, reach_px: float) -> boo
     b = int(round(baseline_px))
     if not 0 <= b < column.size or not column[b]:
         return False
+    top, bottom = _run_at(column, b)
+    return b - top > reach_px or bottom - b > reach_px
+
+
+def _run_at(column: np.ndarray, row: int) -> tuple[int, int]:
+    """First and last image row (px) of the ink run of `column` (bool) that holds `row`."""
     off = np.flatnonzero(~column)
-    above = off[off < b]
-    below = off[off > b]
+    above = off[off < row]
+    below = off[off > row]
     top = int(above[-1]) + 1 if above.size else 0
     bottom = int(below[0]) - 1 if below.size else column.size - 1
-    return b - top > reach_px or bottom - b > reach_px
+    return top, bottom
 
 
 def _off_level_tick(mask: np.ndarray, xa: int, xb: int, baseline_px: float, pxmm_x: float,
@@ -811,9 +817,9 @@ def _digitize_with(image: str | Path | np.ndarray, *, layout: str, speed_mm_s: f
     if redundancy not in FILL_MODES:
         raise OptionError(f"redundancy must be one of {', '.join(FILL_MODES)}, got "
                           f"{redundancy!r}")
-    if not (np.isfinite(max_gap_ms) and 0.0 <= float(max_gap_ms) <= 1000.0):
-        raise OptionError(f"the longest gap to bridge must be within 0-1000 ms, got "
-                          f"{max_gap_ms}")
+    if not (np.isfinite(max_gap_ms) and 0.0 <= float(max_gap_ms) <= 1000.0 * MAX_GAP_LIMIT_S):
+        raise OptionError(f"the longest gap to bridge must be within "
+                          f"0-{1000.0 * MAX_GAP_LIMIT_S:g} ms, got {max_gap_ms}")
     source = "<array>"
     if isinstance(image, (str, Path)):
         source = str(image)
@@ -1458,12 +1464,7 @@ def _extend_to_break(y: np.ndarray, x: np.ndarray, mask: np.ndarray, inside: np.
         if lo > hi or not col[lo:hi + 1].any():
             break
         seed = lo + int(np.argmin(np.abs(np.arange(lo, hi + 1) - prev) + 1e9 * ~col[lo:hi + 1]))
-        top = seed
-        while top > 0 and col[top - 1]:
-            top -= 1
-        bottom = seed
-        while bottom < h - 1 and col[bottom + 1]:
-            bottom += 1
+        top, bottom = _run_at(col, seed)
         ye = slope * x[i] + icpt
         a, b = top + radius_px, bottom - radius_px
         prev = float(np.clip(ye, a, b)) if a <= b else 0.5 * (top + bottom)
