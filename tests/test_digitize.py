@@ -57,6 +57,7 @@ from ecgdigitize.digitize.trace import (
     _run_max,
     _subpixel_edges,
     column_runs,
+    fill_small_holes,
     find_rows,
     trace_components,
     trace_row,
@@ -364,6 +365,39 @@ def test_trace_row_stays_on_its_trace_where_another_stroke_crosses_it():
     assert np.all(np.isfinite(tr.y_px))
     assert np.max(np.abs(tr.y_px - 100.0)) < 1.0
     assert tr.ambiguous[300 - 20 - 16]           # where the rising flank crosses
+
+
+def test_fill_small_holes_fills_specks_inside_ink_only():
+    mask = np.zeros((60, 80), bool)
+    mask[10:30, 10:20] = True
+    mask[14:16, 13:15] = False                 # a 4 px speck inside a stroke
+    mask[40:60, 30:50] = True
+    mask[45:52, 35:45] = False                 # a 70 px hole: too large
+    mask[0:8, 60:70] = True
+    mask[0:3, 63:66] = False                   # a notch open to the image border
+    out = fill_small_holes(mask, 10.0)
+    assert out[14:16, 13:15].all()
+    assert not out[45:52, 35:45].any()
+    assert not out[0:3, 63:66].any()
+    assert np.array_equal(out & ~mask, np.pad(np.ones((2, 2), bool), ((14, 44), (13, 65))))
+    assert np.array_equal(fill_small_holes(mask, 0.0), mask)
+
+
+def test_trace_row_reads_an_r_wave_with_a_speck_in_its_stroke():
+    # A narrow R wave drawn with a thick pen; specks of paper inside it (a thresholded JPEG)
+    # split four columns' runs in two. Filled, the wave reads as it does intact.
+    x = np.arange(10.0, 390.0, 0.25)
+    r = _spike(x, 150.0, 200.0, 100.0, 6.0)
+    mask, ink = _draw((220, 400), [np.stack([x, r], 1)], thickness=7)
+    row = Row(150.0, 0, 219, 10, 389)
+    intact = trace_row(mask, ink, row).y_px
+    holed = mask.copy()
+    for c in range(195, 199):
+        y = int(np.interp(c, x, r))
+        holed[y - 1:y + 1, c] = False
+    assert np.nanmax(np.abs(trace_row(holed, ink, row).y_px - intact)) > 20.0
+    filled = trace_row(fill_small_holes(holed, 25.0), ink, row).y_px
+    np.testing.assert_allclose(filled, intact, atol=1e-9)
 
 
 def test_crossings_are_straight_strokes_through_the_level_not_own_waves():

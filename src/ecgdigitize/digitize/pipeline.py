@@ -65,9 +65,11 @@ from .result import Detected, LeadTrace, Result
 from .separate import ink_mask, remove_grid_lines, separate, without_scene
 from .settings_text import PrintedSettings, read_printed_settings
 from .trace import (
+    MAX_HOLE_MM,
     Row,
     TracedRow,
     column_runs,
+    fill_small_holes,
     find_rows,
     trace_components,
     trace_row,
@@ -1224,9 +1226,15 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
                                    pxmm_y if np.isfinite(pxmm_y) else est)
     # The signals come from a second pass that lets tall waves reach past the neighbouring
     # rows; baselines, pulses and the ends of the rows are read on the first, whose bands
-    # keep a pulse or a stray line of one row out of another's.
-    signal_traces = trace_rows(mask, sheet.ink, rows, pxmm_y if np.isfinite(pxmm_y) else est,
-                               first=traced, retrace=keep)
+    # keep a pulse or a stray line of one row out of another's. The signals are read with
+    # the specks of paper inside the strokes filled (they split a column's run in two and
+    # notch the waves); the first pass keeps the mask as separated, since the pulses, which
+    # set the scale where there is no grid, are measured on it.
+    pxmm_rows = pxmm_y if np.isfinite(pxmm_y) else est
+    solid = fill_small_holes(mask, (MAX_HOLE_MM * est) ** 2)
+    signal_traces = trace_rows(solid, sheet.ink, rows, pxmm_rows,
+                               first=[trace_row(solid, sheet.ink, r) for r in rows],
+                               retrace=keep)
     signal_traces = [t for t, k in zip(signal_traces, keep, strict=True) if k]
     rows = [r for r, k in zip(rows, keep, strict=True) if k]
     traced = [t for t, k in zip(traced, keep, strict=True) if k]
