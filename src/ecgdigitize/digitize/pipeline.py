@@ -1193,12 +1193,13 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
     t_start = time.perf_counter()
     mask = sheet.mask
     est = pxmm_x if np.isfinite(pxmm_x) else max(sheet.ink.shape) / 280.0
+    est_y = pxmm_y if np.isfinite(pxmm_y) else est
     comps = trace_components(mask, est, grid=None if sheet.grid_is_ink else sheet.grid)
-    rows = find_rows(comps, pxmm_y if np.isfinite(pxmm_y) else est)
+    rows = find_rows(comps, est_y)
     if not rows:
         raise NotAnEcgError("no ECG trace rows found (is this a paper ECG?)")
     for r in rows:
-        _extend_to_pulse(mask, r, est, pxmm_y if np.isfinite(pxmm_y) else est)
+        _extend_to_pulse(mask, r, est, est_y)
     # The rows of a sheet start and end in the same columns. A row whose first (or last)
     # stretch fell apart into pieces too short to be trace components (a faint or blurred
     # pen) is traced from the common start to the common end as well; where it starts is
@@ -1211,7 +1212,7 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
             r.x1_px = max(r.x1_px, x1_common)
     traced = [trace_row(mask, sheet.ink, r) for r in rows]
     # A straight line (left-over grid, a frame, a ruled line) is not a row of ECG.
-    keep = [_is_ecg_row(tr, est, pxmm_y if np.isfinite(pxmm_y) else est) for tr in traced]
+    keep = [_is_ecg_row(tr, est, est_y) for tr in traced]
     # Traces are printed on the grid: a "row" beyond the grid's extent is the dark edge of the
     # page or a line of header text.
     if scale_source == "grid":
@@ -1222,17 +1223,15 @@ def _read_sheet(sheet: _Sheet, pxmm_x: float, pxmm_y: float, scale_source: str, 
                            for k, r in zip(keep, rows, strict=True)]
             if any(kept_inside):
                 keep = kept_inside
-    keep = _drop_grid_remnant_rows(rows, traced, keep, est,
-                                   pxmm_y if np.isfinite(pxmm_y) else est)
+    keep = _drop_grid_remnant_rows(rows, traced, keep, est, est_y)
     # The signals come from a second pass that lets tall waves reach past the neighbouring
     # rows; baselines, pulses and the ends of the rows are read on the first, whose bands
     # keep a pulse or a stray line of one row out of another's. The signals are read with
     # the specks of paper inside the strokes filled (they split a column's run in two and
     # notch the waves); the first pass keeps the mask as separated, since the pulses, which
     # set the scale where there is no grid, are measured on it.
-    pxmm_rows = pxmm_y if np.isfinite(pxmm_y) else est
     solid = fill_small_holes(mask, (MAX_HOLE_MM * est) ** 2)
-    signal_traces = trace_rows(solid, sheet.ink, rows, pxmm_rows,
+    signal_traces = trace_rows(solid, sheet.ink, rows, est_y,
                                first=[trace_row(solid, sheet.ink, r) for r in rows],
                                retrace=keep)
     signal_traces = [t for t, k in zip(signal_traces, keep, strict=True) if k]
